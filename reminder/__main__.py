@@ -1,0 +1,5 @@
+"""`python -m reminder` runs the command-line interface."""
+
+from reminder.cli import main
+
+raise SystemExit(main())

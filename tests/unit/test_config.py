@@ -1,0 +1,208 @@
+"""Configuration: discovery, schema errors reported all at once, secrets, defaults."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from reminder.config import build_config, find_config_file, load_config
+from reminder.config_show import effective_document, to_toml
+from reminder.credentials import resolve_secret
+from reminder.errors import ConfigError
+
+EXAMPLE = Path(__file__).parents[2] / "config.example.toml"
+
+
+def write(path: Path, text: str, mode: int = 0o600) -> Path:
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+    return path
+
+
+def test_defaults_need_no_file(tmp_path: Path) -> None:
+    env = {"XDG_DATA_HOME": str(tmp_path / "data")}
+    config = load_config(None, env)
+    assert config.source is None
+    assert config.reminders.windows == (180, 90, 30, 7)
+    assert config.agreements.term_years == 5
+    assert config.mail.transport == "outbox"
+    assert config.database.url == f"sqlite:///{tmp_path / 'data' / 'reminder' / 'reminder.sqlite3'}"
+    assert config.mail.outbox_dir == tmp_path / "data" / "reminder" / "outbox"
+
+
+def test_state_directory_from_systemd_wins(tmp_path: Path) -> None:
+    env = {"STATE_DIRECTORY": f"{tmp_path}/state:{tmp_path}/other", "XDG_DATA_HOME": "/nowhere"}
+    config = load_config(None, env)
+    assert config.state_dir == tmp_path / "state"
+
+
+def test_example_config_loads_and_documents_every_key(tmp_path: Path) -> None:
+    config = load_config(str(EXAMPLE), {"XDG_DATA_HOME": str(tmp_path)})
+    assert config.source == EXAMPLE
+    assert config.coordinators, "the example shows how coordinators are routed"
+    # Every key the schema knows appears in the example, at least as a comment.
+    from reminder.config_schema import SCHEMA
+    from reminder.schema import ArrayOfTables, Table
+
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for section, node in SCHEMA.keys.items():
+        if isinstance(node, Table):
+            assert f"[{section}]" in text, section
+            for key in node.keys:
+                assert f"{key} =" in text, f"{section}.{key} is not documented"
+        elif isinstance(node, ArrayOfTables):
+            assert f"[[{section}]]" in text
+        else:
+            assert f"{section} =" in text
+
+
+def test_discovery_order(tmp_path: Path) -> None:
+    named = write(tmp_path / "named.toml", "")
+    from_env = write(tmp_path / "env.toml", "")
+    confdir = tmp_path / "etc"
+    confdir.mkdir()
+    write(confdir / "config.toml", "")
+    env = {"REMINDER_CONFIG": str(from_env), "CONFIGURATION_DIRECTORY": str(confdir)}
+    assert find_config_file(str(named), env) == named
+    assert find_config_file(None, env) == from_env
+    assert (
+        find_config_file(None, {"CONFIGURATION_DIRECTORY": str(confdir)}) == confdir / "config.toml"
+    )
+
+
+def test_named_file_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        find_config_file(str(tmp_path / "missing.toml"), {})
+    assert "missing.toml: config file not found (named by --config)" in str(caught.value)
+
+
+def test_every_error_reported_at_once_with_file_and_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "bad.toml",
+        """
+timezone = "Mars/Olympus"
+[reminders]
+windows = [90, -3, "x"]
+widnows = [1]
+notify_expired = "yes"
+[mail]
+transport = "pigeon"
+from = "not an address"
+[[coordinators]]
+name = "Ayşe"
+email = "ayse@example.edu"
+countries = ["AZ", "ZZ"]
+[smtp]
+port = 70000
+password_env = "A"
+password_file = "b"
+""",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path), {})
+    problems = caught.value.problems
+    expected = [
+        "at 'timezone': unknown time zone 'Mars/Olympus'",
+        "at 'reminders.windows[1]': must be 1 to 3660, got -3",
+        "at 'reminders.windows[2]': expected a whole number, got a string 'x'",
+        "at 'reminders.widnows': unknown key (did you mean 'windows'?)",
+        "at 'reminders.notify_expired': expected true or false, got a string 'yes'",
+        "at 'mail.transport': must be one of 'outbox', 'smtp', got 'pigeon'",
+        "at 'mail.from': 'not an address' is not an e-mail address",
+        "at 'coordinators[0].countries[1]': 'ZZ' is not an ISO 3166-1 alpha-2 country code",
+        "at 'smtp.port': must be 1 to 65535, got 70000",
+    ]
+    for fragment in expected:
+        assert any(p.startswith(f"{path}: ") and fragment in p for p in problems), fragment
+    assert all(p.startswith(f"{path}: ") for p in problems)
+
+
+def test_secret_given_two_ways_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", '[smtp]\npassword_env = "A"\npassword_file = "b"\n')
+    with pytest.raises(ConfigError, match="give the password one way only"):
+        load_config(str(path), {})
+
+
+def test_toml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", "[reminders]\nwindows = [1,,2]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path), {})
+    assert str(caught.value).startswith(f"{path}: not valid TOML")
+    assert "line" in str(caught.value)
+
+
+def test_bool_is_not_a_number(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", "[agreements]\nterm_years = true\n")
+    with pytest.raises(
+        ConfigError, match="term_years': expected a whole number, got true or false"
+    ):
+        load_config(str(path), {})
+
+
+def test_inline_password_refused_in_world_readable_file(tmp_path: Path) -> None:
+    text = '[smtp]\npassword = "hunter2"\n[database]\nurl = "postgresql://u:pw@db/x"\n'
+    path = write(tmp_path / "c.toml", text, mode=0o644)
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path), {})
+    assert len(caught.value.problems) == 2
+    assert "hunter2" not in str(caught.value) and "pw@" not in str(caught.value)
+    path.chmod(0o600)
+    config = load_config(str(path), {})
+    assert resolve_secret(config.smtp.password, "smtp") == "hunter2"
+
+
+def test_secret_sources(tmp_path: Path) -> None:
+    secret_file = write(tmp_path / "pw", "from-file\n")
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    write(creds / "smtp-password", "from-credential")
+    path = write(
+        tmp_path / "c.toml", '[smtp]\npassword_file = "pw"\n[database]\npassword_env = "DBPW"\n'
+    )
+    config = load_config(str(path), {})
+    assert config.smtp.password.file == secret_file
+    assert resolve_secret(config.smtp.password, "smtp") == "from-file"
+    assert resolve_secret(config.database.password, "database", {"DBPW": "env"}) == "env"
+    with pytest.raises(ConfigError, match="DBPW is not set"):
+        resolve_secret(config.database.password, "database", {})
+    path = write(tmp_path / "d.toml", '[smtp]\npassword_credential = "smtp-password"\n')
+    config = load_config(str(path), {})
+    env = {"CREDENTIALS_DIRECTORY": str(creds)}
+    assert resolve_secret(config.smtp.password, "smtp", env) == "from-credential"
+    with pytest.raises(ConfigError, match="CREDENTIALS_DIRECTORY is not set"):
+        resolve_secret(config.smtp.password, "smtp", {})
+
+
+def test_effective_document_redacts_and_round_trips(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.toml",
+        '[database]\nurl = "postgresql://u:s3cret@db/x"\n[smtp]\npassword = "hunter2"\n'
+        '[[coordinators]]\nemail = "a@example.edu"\ncountries = ["az"]\n',
+    )
+    config = load_config(str(path), {"XDG_DATA_HOME": str(tmp_path)})
+    text = to_toml(effective_document(config))
+    assert "s3cret" not in text and "hunter2" not in text
+    reparsed = tomllib.loads(text)
+    assert reparsed["database"]["url"] == "postgresql://u:********@db/x"
+    assert reparsed["coordinators"][0]["countries"] == ["AZ"]
+    # What check-config prints is itself a valid config (the redacted password aside).
+    del reparsed["smtp"]["password"]
+    reparsed["database"]["url"] = "sqlite:///x.db"
+    assert build_config(reparsed, None, {}).reminders.windows == config.reminders.windows
+
+
+def test_windows_sorted_and_unique(tmp_path: Path) -> None:
+    config = build_config({"reminders": {"windows": [7, 180, 30]}}, None, {})
+    assert config.reminders.windows == (180, 30, 7)
+    with pytest.raises(ConfigError, match="lists a window twice"):
+        build_config({"reminders": {"windows": [7, 7]}}, None, {})
+    with pytest.raises(ConfigError, match="needs at least one window"):
+        build_config({"reminders": {"windows": []}}, None, {})
+
+
+def test_system_timezone_used_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    assert build_config({}, None, dict(os.environ)).timezone == "Asia/Tokyo"
