@@ -1,0 +1,423 @@
+"""The ledger: reminders decided, the messages that carry them, and their delivery.
+
+Claim before send: every decision and its message are written in one transaction
+before any SMTP conversation; a message is claimed with a conditional UPDATE before
+it is sent, and marked sent only after the server accepted it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from reminder.errors import StoreConflict
+from reminder.models import (
+    JobRun,
+    Message,
+    MessageRecipient,
+    MessageState,
+    Reminder,
+    ReminderState,
+)
+
+#: How many (agreement, date) pairs one ledger lookup asks for at once.
+LOOKUP_CHUNK = 500
+#: Retry delays grow from the first to the cap, doubling per attempt.
+FIRST_RETRY = timedelta(minutes=5)
+RETRY_CAP = timedelta(hours=6)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class LedgerKey:
+    """(agreement, its effective-until date, window, recipient): at most one entry each."""
+
+    agreement_id: int
+    effective_until: date
+    window: int
+    recipient: str
+
+    @property
+    def text(self) -> str:
+        """Return the key as one string, for dedup keys and logs."""
+        return (
+            f"{self.agreement_id}/{self.effective_until.isoformat()}/{self.window}/{self.recipient}"
+        )
+
+
+@dataclass(frozen=True)
+class PlannedMessage:
+    """A rendered message and the ledger entries it carries, not yet recorded."""
+
+    kind: str
+    dedup_key: str
+    message_id: str
+    recipients: tuple[str, ...]
+    subject: str
+    raw: bytes
+    as_of: date
+    reminder_keys: tuple[LedgerKey, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """A message this process holds for sending, with the recipients still to be served."""
+
+    pk: int
+    message_id: str
+    dedup_key: str
+    subject: str
+    raw: bytes
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """The message's state after an attempt."""
+
+    state: str
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A message as `reminder outbox` shows it."""
+
+    pk: int
+    message_id: str
+    kind: str
+    subject: str
+    state: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    last_error: str | None
+    failing_since: datetime | None
+    recipients: tuple[tuple[str, str, str | None], ...]  # (address, state, last error)
+
+
+def _hash(dedup_key: str) -> str:
+    return hashlib.sha256(dedup_key.encode("utf-8")).hexdigest()
+
+
+def recorded_windows(
+    session: Session, agreements: Sequence[tuple[int, date]]
+) -> dict[tuple[int, date, str], set[int]]:
+    """Return the windows already in the ledger per (agreement, effective-until, recipient).
+
+    Sent, queued and skipped entries all count: each window is recorded at most once.
+    """
+    found: dict[tuple[int, date, str], set[int]] = defaultdict(set)
+    ids = sorted({agreement_id for agreement_id, _ in agreements})
+    wanted = set(agreements)
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        chunk = ids[start : start + LOOKUP_CHUNK]
+        rows = session.execute(
+            select(
+                Reminder.agreement_id,
+                Reminder.effective_until,
+                Reminder.recipient,
+                Reminder.window_days,
+            ).where(Reminder.agreement_id.in_(chunk))
+        )
+        for agreement_id, until, recipient, window in rows:
+            if (agreement_id, until) in wanted:
+                found[(agreement_id, until, recipient)].add(window)
+    return dict(found)
+
+
+def record_plan(
+    session: Session,
+    messages: Sequence[PlannedMessage],
+    skipped: Sequence[LedgerKey],
+    *,
+    now: datetime,
+) -> None:
+    """Write the messages, their ledger entries and the skipped windows, all or nothing.
+
+    Raises StoreConflict when another process recorded one of the same ledger keys or
+    messages first (the unique constraints decide); the session is rolled back then.
+    """
+    try:
+        for planned in messages:
+            message = Message(
+                kind=planned.kind,
+                dedup_key=planned.dedup_key,
+                dedup_key_hash=_hash(planned.dedup_key),
+                message_id=planned.message_id,
+                subject=planned.subject,
+                raw=planned.raw,
+                as_of=planned.as_of,
+                state=MessageState.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            session.add(message)
+            session.flush()
+            session.add_all(
+                MessageRecipient(message_pk=message.id, address=address, state=MessageState.PENDING)
+                for address in planned.recipients
+            )
+            session.add_all(
+                _entry(key, ReminderState.QUEUED, planned.as_of, now, message.id)
+                for key in planned.reminder_keys
+            )
+        as_of = messages[0].as_of if messages else None
+        session.add_all(
+            _entry(key, ReminderState.SKIPPED, as_of or now.date(), now, None) for key in skipped
+        )
+        session.flush()
+    except IntegrityError as error:
+        session.rollback()
+        raise StoreConflict("another run recorded the same reminders first") from error
+
+
+def _entry(
+    key: LedgerKey, state: ReminderState, as_of: date, now: datetime, message_pk: int | None
+) -> Reminder:
+    return Reminder(
+        agreement_id=key.agreement_id,
+        effective_until=key.effective_until,
+        window_days=key.window,
+        recipient=key.recipient,
+        state=state,
+        message_pk=message_pk,
+        decided_on=as_of,
+        created_at=now,
+    )
+
+
+def existing_dedup_keys(session: Session, dedup_keys: Sequence[str]) -> set[str]:
+    """Return which of `dedup_keys` already have a message (weekly digests: one a week)."""
+    hashes = {_hash(key): key for key in dedup_keys}
+    found = session.scalars(
+        select(Message.dedup_key_hash).where(Message.dedup_key_hash.in_(list(hashes)))
+    )
+    return {hashes[h] for h in found}
+
+
+def ready_message_ids(session: Session, *, now: datetime) -> list[int]:
+    """Return the pending messages whose next attempt is due and that nobody holds."""
+    return list(
+        session.scalars(
+            select(Message.id)
+            .where(
+                Message.state == MessageState.PENDING,
+                Message.next_attempt_at <= now,
+                or_(Message.claimed_until.is_(None), Message.claimed_until < now),
+            )
+            .order_by(Message.id)
+        )
+    )
+
+
+def claim_message(
+    session: Session, message_pk: int, *, now: datetime, lease: timedelta
+) -> ClaimedMessage | None:
+    """Claim a pending message for sending until now + lease.
+
+    The conditional UPDATE succeeds for one process only; a claim left by a process
+    that died expires with its lease. Returns the message with its recipients still
+    pending, or None when someone else holds it or it is no longer pending.
+    """
+    claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(Message)
+        .where(
+            Message.id == message_pk,
+            Message.state == MessageState.PENDING,
+            or_(Message.claimed_until.is_(None), Message.claimed_until < now),
+        )
+        .values(claimed_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        return None
+    message = session.get_one(Message, message_pk)
+    recipients = session.scalars(
+        select(MessageRecipient.address)
+        .where(
+            MessageRecipient.message_pk == message_pk,
+            MessageRecipient.state == MessageState.PENDING,
+        )
+        .order_by(MessageRecipient.id)
+    ).all()
+    return ClaimedMessage(
+        message.id,
+        message.message_id,
+        message.dedup_key,
+        message.subject,
+        message.raw,
+        tuple(recipients),
+    )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What the server said to one attempt, in the ledger's terms.
+
+    `refused` maps a recipient to (reply, permanent); `error`, when the message as a
+    whole failed, is (reason, permanent).
+    """
+
+    accepted: frozenset[str]
+    refused: dict[str, tuple[str, bool]]
+    error: tuple[str, bool] | None
+
+
+def record_attempt(
+    session: Session, claimed: ClaimedMessage, result: Attempt, *, now: datetime
+) -> AttemptOutcome:
+    """Record what the server said, recipient by recipient, and release the claim.
+
+    Accepted recipients are sent; permanently refused ones failed with the reply kept;
+    the rest stay pending and the message is retried with capped exponential backoff.
+    Returns the message's new state.
+    """
+    message = session.get_one(Message, claimed.pk)
+    rows = session.scalars(
+        select(MessageRecipient).where(MessageRecipient.message_pk == claimed.pk)
+    ).all()
+    errors: list[str] = []
+    for row in rows:
+        if row.state is not MessageState.PENDING:
+            continue
+        refusal = result.refused.get(row.address)
+        if row.address in result.accepted:
+            row.state, row.last_error = MessageState.SENT, None
+        elif refusal is not None:
+            row.last_error, permanent = refusal
+            errors.append(f"{row.address}: {row.last_error}")
+            if permanent:
+                row.state = MessageState.FAILED
+        elif result.error is not None:
+            row.last_error, permanent = result.error
+            if permanent:
+                row.state = MessageState.FAILED
+    if result.error is not None:
+        errors.insert(0, result.error[0])
+    message.attempts += 1
+    message.claimed_until = None
+    states = {row.state for row in rows}
+    if MessageState.PENDING in states:
+        message.state = MessageState.PENDING
+        message.next_attempt_at = now + retry_delay(message.attempts)
+    elif MessageState.SENT in states:
+        message.state = MessageState.SENT
+    else:
+        message.state = MessageState.FAILED
+    if MessageState.SENT in states and message.sent_at is None:
+        message.sent_at = now
+    message.last_error = "; ".join(errors) or None
+    if message.state is MessageState.SENT and not errors:
+        message.failing_since = None
+    elif errors and message.failing_since is None:
+        message.failing_since = now
+    return AttemptOutcome(str(message.state), message.last_error)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Return how long to wait after the `attempts`-th failed attempt (capped doubling)."""
+    delay: timedelta = FIRST_RETRY * (2 ** min(max(attempts - 1, 0), 16))
+    return min(delay, RETRY_CAP)
+
+
+def message_counts(session: Session) -> dict[str, int]:
+    """Return how many messages are in each state."""
+    rows = session.execute(select(Message.state, func.count()).group_by(Message.state))
+    return {str(state): count for state, count in rows}
+
+
+def outbox_entries(session: Session, *, states: Sequence[MessageState]) -> list[OutboxEntry]:
+    """Return the messages in `states` with their recipients, oldest first."""
+    messages = session.scalars(
+        select(Message).where(Message.state.in_(list(states))).order_by(Message.id)
+    ).all()
+    recipients: dict[int, list[tuple[str, str, str | None]]] = defaultdict(list)
+    if messages:
+        rows = session.scalars(
+            select(MessageRecipient)
+            .where(MessageRecipient.message_pk.in_([m.id for m in messages]))
+            .order_by(MessageRecipient.id)
+        )
+        for row in rows:
+            recipients[row.message_pk].append((row.address, str(row.state), row.last_error))
+    return [
+        OutboxEntry(
+            m.id,
+            m.message_id,
+            m.kind,
+            m.subject,
+            str(m.state),
+            m.attempts,
+            m.created_at,
+            m.next_attempt_at,
+            m.last_error,
+            m.failing_since,
+            tuple(recipients[m.id]),
+        )
+        for m in messages
+    ]
+
+
+def requeue_failed(session: Session, *, now: datetime) -> int:
+    """Put failed messages (and their failed recipients) back in the queue.
+
+    Returns how many messages were requeued.
+    """
+    failed_ids = list(
+        session.scalars(select(Message.id).where(Message.state == MessageState.FAILED))
+    )
+    if not failed_ids:
+        return 0
+    session.execute(
+        update(MessageRecipient)
+        .where(
+            MessageRecipient.message_pk.in_(failed_ids),
+            MessageRecipient.state == MessageState.FAILED,
+        )
+        .values(state=MessageState.PENDING)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Message)
+        .where(Message.id.in_(failed_ids))
+        .values(state=MessageState.PENDING, next_attempt_at=now, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return len(failed_ids)
+
+
+def sent_dedup_keys_since(
+    session: Session, kind: str, since: datetime
+) -> list[tuple[str, datetime]]:
+    """Return (dedup key, created_at) of messages of `kind` recorded since `since`."""
+    rows = session.execute(
+        select(Message.dedup_key, Message.created_at).where(
+            Message.kind == kind, Message.created_at >= since
+        )
+    )
+    return [(key, created) for key, created in rows]
+
+
+def start_job_run(session: Session, job: str, as_of: date, *, now: datetime) -> int:
+    """Record that a job run started; returns its id."""
+    run = JobRun(job=job, as_of=as_of, started_at=now, outcome="running", summary="")
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish_job_run(
+    session: Session, run_id: int, *, outcome: str, summary: str, now: datetime
+) -> None:
+    """Record how a job run ended: ok, incomplete (work left pending) or failed."""
+    run = session.get_one(JobRun, run_id)
+    run.finished_at, run.outcome, run.summary = now, outcome, summary

@@ -1,0 +1,134 @@
+"""Read agreements as plain AgreementView values, streamed, for the pure layers.
+
+Columns are selected directly rather than as ORM objects: the daily run and the weekly
+digest read many rows, and building ORM objects would cost far more than the query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reminder.models import Agreement, AgreementEvent
+from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
+
+#: Rows fetched per round trip while streaming.
+STREAM_BATCH_ROWS = 2000
+
+_COLUMNS = (
+    Agreement.id,
+    Agreement.partner,
+    Agreement.country,
+    Agreement.country_code,
+    Agreement.country_match,
+    Agreement.programme,
+    Agreement.notes,
+    Agreement.concluded,
+    Agreement.concluded_precision,
+    Agreement.effective_until,
+    Agreement.effective_until_source,
+    Agreement.approximate,
+    Agreement.lifecycle,
+    Agreement.coordinator_email,
+    Agreement.data_warnings,
+    Agreement.retired_reason,
+    Agreement.snoozed_until,
+    Agreement.superseded_by_id,
+)
+
+
+def _view(row: Any) -> AgreementView:
+    warnings = tuple(line for line in row.data_warnings.split("\n") if line)
+    return AgreementView(
+        id=row.id,
+        partner=row.partner,
+        country=row.country,
+        country_code=row.country_code,
+        country_match=CountryMatch(row.country_match),
+        programme=row.programme,
+        notes=row.notes,
+        concluded=row.concluded,
+        concluded_precision=Precision(row.concluded_precision),
+        effective_until=row.effective_until,
+        effective_until_source=UntilSource(row.effective_until_source),
+        approximate=bool(row.approximate),
+        lifecycle=Lifecycle(row.lifecycle),
+        coordinator_email=row.coordinator_email,
+        data_warnings=warnings,
+        retired_reason=row.retired_reason,
+        snoozed_until=row.snoozed_until,
+        superseded_by_id=row.superseded_by_id,
+    )
+
+
+def iter_agreement_views(
+    session: Session,
+    *,
+    lifecycles: Collection[Lifecycle] | None = None,
+    until_from: date | None = None,
+    until_to: date | None = None,
+) -> Iterator[AgreementView]:
+    """Yield agreements as views, ordered by effective_until then id, streamed.
+
+    Filters as store.iter_agreements (both date bounds inclusive). Do not run other
+    statements on `session` while iterating (MariaDB streams over the connection).
+    """
+    statement = select(*_COLUMNS).order_by(Agreement.effective_until, Agreement.id)
+    if lifecycles is not None:
+        statement = statement.where(Agreement.lifecycle.in_(list(lifecycles)))
+    if until_from is not None:
+        statement = statement.where(Agreement.effective_until >= until_from)
+    if until_to is not None:
+        statement = statement.where(Agreement.effective_until <= until_to)
+    for row in session.execute(statement.execution_options(yield_per=STREAM_BATCH_ROWS)):
+        yield _view(row)
+
+
+def get_agreement_view(session: Session, agreement_id: int) -> AgreementView | None:
+    """Return the agreement with `agreement_id` as a view, or None if there is none."""
+    row = session.execute(select(*_COLUMNS).where(Agreement.id == agreement_id)).first()
+    return None if row is None else _view(row)
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """One line of an agreement's history, with the agreement as it is now."""
+
+    agreement: AgreementView
+    action: str
+    at: datetime
+    actor: str
+    details: str
+
+
+def changes_since(
+    session: Session, since: datetime, *, until: datetime, actions: Collection[str] | None = None
+) -> list[EventView]:
+    """Return the agreement events in [since, until), oldest first.
+
+    `actions` keeps only those actions; by default the ones a weekly digest reports:
+    renewed, superseded, retired, reinstated.
+    """
+    wanted = list(actions or ("renewed", "superseded", "retired", "reinstated"))
+    rows = session.execute(
+        select(
+            *_COLUMNS,
+            AgreementEvent.action,
+            AgreementEvent.at,
+            AgreementEvent.actor,
+            AgreementEvent.details,
+        )
+        .join(AgreementEvent, AgreementEvent.agreement_id == Agreement.id)
+        .where(
+            AgreementEvent.at >= since,
+            AgreementEvent.at < until,
+            AgreementEvent.action.in_(wanted),
+        )
+        .order_by(AgreementEvent.at, AgreementEvent.id)
+    ).all()
+    return [EventView(_view(row), row.action, row.at, row.actor, row.details) for row in rows]

@@ -1,0 +1,301 @@
+"""Opening a database and migrating its schema, on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from reminder.db import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    Database,
+    normalise_url,
+    open_database,
+    sqlite_file,
+)
+from reminder.errors import StoreError
+from reminder.models import Base
+from reminder.records import AgreementInput, CountryMatch, Precision, UntilSource
+from reminder.store import apply_import, count_agreements
+
+NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def schema_differences(database: Database) -> list[object]:
+    """Return what Alembic finds different between the database and the models."""
+    with database.session(read_only=True) as session:
+        context = MigrationContext.configure(session.connection())
+        return list(compare_metadata(context, Base.metadata))
+
+
+def agreement_row(partner_key: str) -> AgreementInput:
+    """Return a valid import row for the partner `partner_key`."""
+    return AgreementInput(
+        partner=partner_key.title(),
+        partner_key=partner_key,
+        country="Portugal",
+        country_code="PT",
+        country_match=CountryMatch.EXACT,
+        programme="Erasmus+",
+        programme_key="erasmus+",
+        notes="",
+        concluded=date(2021, 6, 1),
+        concluded_precision=Precision.DAY,
+        effective_until=date(2027, 5, 31),
+        effective_until_source=UntilSource.GIVEN,
+        approximate=False,
+        coordinator_email=None,
+        source_file="agreements.tsv",
+        source_line=2,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Migrations
+
+
+def test_empty_database_upgrades_to_head_and_downgrades_to_base(database_url: str) -> None:
+    with open_database(database_url, migrate=False) as database:
+        assert database.current_revision() is None
+        assert database.needs_upgrade()
+
+        database.upgrade()
+
+        assert database.current_revision() == database.head_revision()
+        assert not database.needs_upgrade()
+        assert schema_differences(database) == []
+
+        database.downgrade("base")
+
+        assert database.current_revision() is None
+        assert database.needs_upgrade()
+        missing_tables = {
+            difference[1].name
+            for difference in schema_differences(database)
+            if isinstance(difference, tuple) and difference[0] == "add_table"
+        }
+        assert missing_tables == {
+            "agreements",
+            "agreement_events",
+            "messages",
+            "message_recipients",
+            "reminders",
+            "job_runs",
+        }
+
+        # Down and up again: the downgrade left nothing behind that the upgrade trips on.
+        database.upgrade()
+        assert schema_differences(database) == []
+
+
+def test_default_upgrades_sqlite_and_refuses_an_outdated_server(database_url: str) -> None:
+    if database_url.startswith("sqlite"):
+        with open_database(database_url) as database:
+            assert not database.needs_upgrade()
+        return
+    with pytest.raises(StoreError) as raised:
+        open_database(database_url)
+    message = str(raised.value)
+    assert "is at revision none" in message
+    assert "run `reminder db upgrade`" in message
+    with open_database(database_url, migrate=False) as database:
+        assert database.current_revision() is None, "the refusal must not migrate"
+
+
+def test_revision_unknown_to_this_version_is_refused(database_url: str, db: Database) -> None:
+    with db.session() as session:
+        session.connection().exec_driver_sql("UPDATE alembic_version SET version_num = 'f00d'")
+
+    with pytest.raises(StoreError, match="revision f00d, which this version of reminder"):
+        open_database(database_url, migrate=True)
+
+
+def test_migrating_leaves_logging_configuration_alone(database_url: str) -> None:
+    root = logging.getLogger()
+    alembic_logger = logging.getLogger("alembic")
+    before = (list(root.handlers), root.level, list(alembic_logger.handlers), alembic_logger.level)
+
+    with open_database(database_url, migrate=True) as database:
+        assert not database.needs_upgrade()
+
+    after = (list(root.handlers), root.level, list(alembic_logger.handlers), alembic_logger.level)
+    assert after == before
+
+
+# ---------------------------------------------------------------------------------------
+# Opening a database
+
+
+def sqlite_url(folder: Path) -> str:
+    """Return the URL of an SQLite database file in `folder`."""
+    return f"sqlite:///{folder / 'reminder.db'}"
+
+
+def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
+    # Two sessions at once hold two pooled connections: each must be set up.
+    with (
+        open_database(sqlite_url(tmp_path)) as database,
+        database.session(read_only=True) as first,
+        database.session(read_only=True) as second,
+    ):
+        for session in (first, second):
+            connection = session.connection()
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert (
+                connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
+            )
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_sqlite_writers_that_read_first_wait_instead_of_failing(tmp_path: Path) -> None:
+    """Two writers that read before writing: with deferred transactions one would fail.
+
+    The first writer reads, then pauses while the second starts; the second must wait
+    for the first to commit, not fail with "database is locked".
+    """
+    # Two engines on one file, as two processes would have.
+    database_url = sqlite_url(tmp_path)
+    with open_database(database_url) as first_db, open_database(database_url) as second_db:
+        first_has_read = threading.Event()
+        failures: list[BaseException] = []
+
+        def first_writer() -> None:
+            try:
+                with first_db.session() as session:
+                    count_agreements(session)
+                    first_has_read.set()
+                    # Give the second writer time to start its own transaction.
+                    time.sleep(0.5)
+                    apply_import(session, [agreement_row("alpha")], now=NOW, actor="first")
+            except BaseException as error:
+                failures.append(error)
+                first_has_read.set()
+
+        thread = threading.Thread(target=first_writer)
+        thread.start()
+        assert first_has_read.wait(10)
+        with second_db.session() as session:
+            count_agreements(session)
+            apply_import(session, [agreement_row("beta")], now=NOW, actor="second")
+        thread.join(10)
+
+        assert failures == []
+        with second_db.session(read_only=True) as session:
+            assert count_agreements(session) == 2
+
+
+def test_sqlite_reader_is_not_blocked_by_a_writer(tmp_path: Path) -> None:
+    database_url = sqlite_url(tmp_path)
+    with open_database(database_url) as writer_db, open_database(database_url) as reader_db:
+        with writer_db.session() as writing:
+            apply_import(writing, [agreement_row("alpha")], now=NOW, actor="writer")
+            # The writer holds the write lock and has not committed: the reader sees
+            # the last committed state at once instead of waiting busy_timeout.
+            with reader_db.session(read_only=True) as reading:
+                assert count_agreements(reading) == 0
+        with reader_db.session(read_only=True) as reading:
+            assert count_agreements(reading) == 1
+
+
+def test_read_only_session_keeps_nothing(db: Database) -> None:
+    with db.session(read_only=True) as session:
+        apply_import(session, [agreement_row("alpha")], now=NOW, actor="test")
+        assert count_agreements(session) == 1
+    with db.session(read_only=True) as session:
+        assert count_agreements(session) == 0
+
+
+def test_session_rolls_back_on_error(db: Database) -> None:
+    with pytest.raises(RuntimeError, match="stop here"), db.session() as session:
+        apply_import(session, [agreement_row("alpha")], now=NOW, actor="test")
+        raise RuntimeError("stop here")
+    with db.session(read_only=True) as session:
+        assert count_agreements(session) == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://reminder@127.0.0.1:1/reminder", "mysql://reminder@127.0.0.1:1/reminder"],
+)
+def test_unreachable_server_is_one_line_store_error_without_password(url: str) -> None:
+    with pytest.raises(StoreError) as raised:
+        open_database(url, password="hunter2", migrate=False)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "127.0.0.1:1" in message
+    assert "reminder:***@" in message
+    assert "hunter2" not in message
+    assert "refused" in message.lower()
+
+
+@pytest.mark.parametrize(
+    ("url", "module", "extra"),
+    [
+        ("postgresql://reminder@127.0.0.1:1/reminder", "psycopg", "postgres"),
+        ("mysql://reminder@127.0.0.1:1/reminder", "pymysql", "mysql"),
+    ],
+)
+def test_missing_driver_names_the_extra_to_install(
+    url: str, module: str, extra: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A None entry in sys.modules makes `import <module>` fail as if it were not installed.
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(StoreError, match=rf"pip install 'reminder\[{extra}\]'"):
+        open_database(url)
+
+
+def test_unknown_database_kind_is_store_error() -> None:
+    with pytest.raises(StoreError, match="unsupported database URL"):
+        open_database("nosuchdatabase://reminder@127.0.0.1/reminder")
+
+
+def test_unparseable_url_is_store_error_without_repeating_it() -> None:
+    with pytest.raises(StoreError) as raised:
+        open_database("not a url with secret")
+    assert "secret" not in str(raised.value)
+
+
+def test_sqlite_folder_that_cannot_be_created_is_store_error(tmp_path: Path) -> None:
+    blocking_file = tmp_path / "state"
+    blocking_file.write_text("a file where the database folder should be")
+    with pytest.raises(StoreError, match="cannot create the folder"):
+        open_database(f"sqlite:///{blocking_file / 'reminder.db'}")
+
+
+def test_sqlite_file_that_cannot_be_opened_is_store_error(tmp_path: Path) -> None:
+    # A folder where the database file should be: SQLite cannot open it, even as root.
+    (tmp_path / "reminder.db").mkdir()
+    with pytest.raises(StoreError, match="unable to open database file") as raised:
+        open_database(f"sqlite:///{tmp_path / 'reminder.db'}")
+    assert "\n" not in str(raised.value)
+
+
+def test_sqlite_file_names_the_database_file_only_for_sqlite_files() -> None:
+    assert sqlite_file("sqlite:///state/reminder.db") == Path("state/reminder.db")
+    assert sqlite_file("sqlite:////var/lib/reminder/reminder.db") == Path(
+        "/var/lib/reminder/reminder.db"
+    )
+    assert sqlite_file("sqlite://") is None
+    assert sqlite_file("sqlite:///:memory:") is None
+    assert sqlite_file("postgresql://reminder@db.example/reminder") is None
+
+
+def test_plain_urls_get_this_project_drivers_and_the_password() -> None:
+    postgres = normalise_url("postgresql://reminder@db.example/reminder", password="p@ss word")
+    assert postgres.drivername == "postgresql+psycopg"
+    assert postgres.password == "p@ss word"
+    for scheme in ("mysql", "mariadb"):
+        mariadb = normalise_url(f"{scheme}://reminder@db.example/reminder")
+        assert mariadb.drivername == "mysql+pymysql"
+        assert mariadb.query["charset"] == "utf8mb4"
+    explicit = normalise_url("mysql+pymysql://reminder@db.example/reminder?charset=utf8")
+    assert explicit.query["charset"] == "utf8"
+    sqlite = normalise_url("sqlite:///~/reminder.db")
+    assert sqlite.database == str(Path("~/reminder.db").expanduser())
