@@ -6,7 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from clirun import SAMPLE, RunCli
+from e2e.clirun import SAMPLE, RunCli
 
 # Checked by hand against the table: effective-until on or before 2022-01-16 is
 # expired on 2022-01-17; up to 180 days ahead (2022-07-16) is expiring.
