@@ -1,0 +1,134 @@
+"""The data commands: import, agreements, check-config, db upgrade/current."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from reminder.cli.common import load, open_db, print_json, today
+
+if TYPE_CHECKING:
+    from reminder.config import Config
+    from reminder.db import Database
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """`reminder import`: read tables, report, store (all or nothing)."""
+    from datetime import UTC, datetime
+
+    from reminder.ingest import ingest, read_tables
+    from reminder.progress import progress_bar
+
+    config = load(args)
+    with progress_bar(sys.stderr, label="reading") as progress:
+        rows, report = read_tables(
+            args.files, config, fmt=args.fmt, sheet=args.sheet, progress=progress
+        )
+    database = _database_for_import(config, dry_run=args.dry_run)
+    try:
+        report = ingest(
+            database,
+            rows,
+            report,
+            now=datetime.now(UTC),
+            skip_invalid=args.skip_invalid,
+            dry_run=args.dry_run,
+        )
+    finally:
+        if database is not None:
+            database.close()
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for problem in report.problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    verb = "would import" if report.dry_run else "imported"
+    print(
+        f"{verb} {len(rows)} agreement(s) from {len(report.files)} file(s): "
+        f"{report.new} new, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.superseded} superseded; {len(report.warnings)} warning(s), "
+        f"{len(report.problems)} bad row(s) skipped"
+    )
+    return 0
+
+
+def _database_for_import(config: Config, *, dry_run: bool) -> Database | None:
+    """Open the database; a dry run never creates or migrates one."""
+    if not dry_run:
+        return open_db(config)
+    from reminder.db import sqlite_file
+
+    path = sqlite_file(config.database.url)
+    if path is not None and not path.exists():
+        return None
+    database = open_db(config, migrate=False)
+    if database.needs_upgrade():
+        database.close()
+        return None
+    return database
+
+
+def cmd_agreements(args: argparse.Namespace) -> int:
+    """`reminder agreements`: list agreements and their status on a day."""
+    from reminder.portfolio import list_agreements
+    from reminder.windows import Status
+
+    config = load(args)
+    as_of = args.as_of or today(config)
+    status = None if args.status == "all" else Status(args.status)
+    database = open_db(config)
+    try:
+        listed = list_agreements(
+            database, as_of=as_of, status=status, windows=config.reminders.windows
+        )
+        if args.json:
+            print_json([item.as_json() for item in listed])
+        else:
+            from reminder.display import agreements_table
+
+            for line in agreements_table(listed, as_of=as_of):
+                print(line)
+    finally:
+        database.close()
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """`reminder check-config`: validate, then print the effective config (redacted)."""
+    from reminder.config_show import effective_document, to_toml
+
+    config = load(args)
+    source = config.source or "built-in defaults (no config file found)"
+    print(f"# effective configuration from {source}")
+    print(to_toml(effective_document(config)), end="")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """`reminder db upgrade`: apply pending migrations."""
+    config = load(args)
+    database = open_db(config, migrate=False)
+    try:
+        before = database.current_revision()
+        database.upgrade()
+        after = database.current_revision()
+    finally:
+        database.close()
+    if before == after:
+        print(f"{database.display_url}: already at revision {after}")
+    else:
+        print(f"{database.display_url}: upgraded from {before or 'empty'} to {after}")
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    """`reminder db current`: show the schema revision and whether it is the newest."""
+    config = load(args)
+    database = open_db(config, migrate=False)
+    try:
+        current, head = database.current_revision(), database.head_revision()
+    finally:
+        database.close()
+    state = "up to date" if current == head else f"needs `reminder db upgrade` to {head}"
+    print(f"{database.display_url}: revision {current or 'none (empty)'}, {state}")
+    return 0 if current == head else 1

@@ -1,0 +1,187 @@
+"""The mail commands: due, run-once, preview, outbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reminder.cli.common import load, open_db, print_json, today
+
+if TYPE_CHECKING:
+    from reminder.config import Config
+    from reminder.db import Database
+    from reminder.jobs import Context, RunReport
+    from reminder.mailer import Transport
+
+
+def build_context(config: Config, database: Database) -> Context:
+    """Compose what a run needs. The SMTP password is read now, so a missing one is
+    reported before anything is decided.
+
+    Raises ConfigError, TemplateError.
+    """
+    from reminder.credentials import resolve_secret
+    from reminder.jobs import Context
+    from reminder.mailer import open_transport
+    from reminder.render import Renderer
+
+    renderer = Renderer(config.mail.templates_dir)
+    password = None
+    if config.mail.transport == "smtp":
+        password = resolve_secret(config.smtp.password, "smtp")
+
+    def transport() -> Transport:
+        return open_transport(config.mail, config.smtp, password=password)
+
+    return Context(config, database, renderer, open_transport=transport)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def cmd_due(args: argparse.Namespace) -> int:
+    """`reminder due`: what the reminder run would send; records and sends nothing."""
+    from reminder.jobs import iter_due_rows, plan_reminders
+
+    config = load(args)
+    as_of: date = args.as_of or today(config)
+    with open_db(config) as database:
+        plan = plan_reminders(build_context(config, database), as_of)
+    rows = list(iter_due_rows(plan))
+    if args.json:
+        print_json(rows)
+        return 0
+    for row in rows:
+        recipients = ", ".join(row["recipients"]) or "UNROUTED"  # type: ignore[arg-type]
+        window = "notice" if row["window"] == 0 else f"{row['window']}d"
+        print(
+            f"{row['agreement_id']:>6}  {window:>6}  {row['days_left']:>5}  "
+            f"{row['effective_until']}  {row['partner']}  -> {recipients}"
+        )
+    print(f"{len(rows)} agreement(s) due on {as_of.isoformat()}")
+    return 0
+
+
+def cmd_run_once(args: argparse.Namespace) -> int:
+    """`reminder run-once`: one pass now: decide, record, deliver, retry what is pending."""
+    from reminder.jobs import run_job
+
+    config = load(args)
+    as_of: date = args.as_of or today(config)
+    with open_db(config) as database:
+        context = build_context(config, database)
+        report = asyncio.run(
+            run_job(context, args.job, as_of=as_of, now=_now(), dry_run=args.dry_run)
+        )
+    _print_report(config, report)
+    return report.exit_status
+
+
+def _print_report(config: Config, report: RunReport) -> None:
+    what = "reminder" if report.job == "reminders" else "weekly digest"
+    if report.dry_run:
+        print(f"dry run of the {what} job for {report.as_of}: nothing recorded, nothing sent")
+        for planned in report.planned:
+            print(
+                f"  would send {planned.message_id} to {', '.join(planned.recipients)}: "
+                f"{planned.subject}"
+            )
+    else:
+        print(
+            f"{what} run for {report.as_of}: {report.due} due, "
+            f"{report.recorded_messages} message(s) recorded, {report.skipped} window(s) skipped"
+        )
+    for item in report.unrouted:
+        print(
+            f"  UNROUTED agreement {item.agreement.id} ({item.agreement.partner}): no coordinator "
+            "matches and reminders.default_recipient is unset",
+            file=sys.stderr,
+        )
+    for outcome in report.delivery.messages:
+        error = f" ({outcome.error})" if outcome.error else ""
+        print(
+            f"  {outcome.status:<7} {outcome.message_id} to {', '.join(outcome.recipients)}{error}"
+        )
+    delivery = report.delivery
+    if not report.dry_run:
+        print(
+            f"outbox: {delivery.sent} sent now, {delivery.pending} pending, "
+            f"{delivery.failed} failed"
+        )
+        if config.mail.transport == "outbox" and delivery.messages:
+            print(f"messages written as .eml files to {config.mail.outbox_dir}")
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """`reminder preview`: write each recipient's digest as .eml and .html; record nothing."""
+    from reminder.jobs import plan_reminders, write_preview
+    from reminder.weekly_run import plan_weekly, write_weekly_preview
+
+    config = load(args)
+    as_of: date = args.as_of or today(config)
+    folder: Path = args.out
+    with open_db(config) as database:
+        context = build_context(config, database)
+        if args.job == "digest":
+            written = write_weekly_preview(context, plan_weekly(context, as_of), folder, _now())
+        else:
+            written = write_preview(context, plan_reminders(context, as_of), folder, _now())
+    for path in written:
+        print(path)
+    print(f"{len(written)} file(s) written to {folder}")
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """`reminder outbox`: pending and failed messages with their last error."""
+    from reminder import store
+    from reminder.models import MessageState
+
+    config = load(args)
+    with open_db(config) as database, database.session(read_only=True) as session:
+        entries = store.outbox_entries(session, states=[MessageState.PENDING, MessageState.FAILED])
+    if args.json:
+        print_json(
+            [
+                {
+                    "message_id": e.message_id,
+                    "kind": e.kind,
+                    "subject": e.subject,
+                    "state": e.state,
+                    "attempts": e.attempts,
+                    "created_at": e.created_at.isoformat(),
+                    "next_attempt_at": e.next_attempt_at.isoformat(),
+                    "failing_since": e.failing_since.isoformat() if e.failing_since else None,
+                    "last_error": e.last_error,
+                    "recipients": [
+                        {"address": a, "state": s, "last_error": err} for a, s, err in e.recipients
+                    ],
+                }
+                for e in entries
+            ]
+        )
+        return 0
+    for e in entries:
+        print(f"{e.state:<7} {e.message_id} ({e.kind}, {e.attempts} attempt(s)): {e.subject}")
+        for address, state, error in e.recipients:
+            print(f"    {state:<7} {address}{f': {error}' if error else ''}")
+        if e.state == "pending":
+            print(f"    next attempt at {e.next_attempt_at.isoformat()}")
+    print(f"{len(entries)} message(s) pending or failed")
+    return 0
+
+
+def cmd_outbox_retry(args: argparse.Namespace) -> int:
+    """`reminder outbox retry`: put failed messages back in the queue."""
+    from reminder import store
+
+    config = load(args)
+    with open_db(config) as database, database.session() as session:
+        count = store.requeue_failed(session, now=_now())
+    print(f"{count} failed message(s) queued again; the next run sends them")
+    return 0

@@ -1,0 +1,447 @@
+"""One reminder run: store → windows → digest → render → store → mailer → store.
+
+The decisions and the messages that carry them are written in one transaction before
+any SMTP conversation starts; delivery then claims each message, sends it and records
+what the server said. A crash at any point leaves every decision either unrecorded
+(decided again next run) or recorded with its message pending (sent next run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from email.policy import SMTP
+from pathlib import Path
+
+from reminder import store
+from reminder.config import Config
+from reminder.dates import days_left
+from reminder.db import Database
+from reminder.digest import DueItem, Recipient, ReminderDigest, Router, build_digests, urgency
+from reminder.errors import StoreConflict
+from reminder.mailer import Envelope, Transport
+from reminder.records import AgreementView, Lifecycle
+from reminder.render import Attachment, Renderer, build_message, parse_address
+from reminder.store import LedgerKey, PlannedMessage
+from reminder.windows import WindowRules, decide, window_horizon
+
+log = logging.getLogger(__name__)
+
+#: Opens the configured transport; called only when there is something to send.
+TransportFactory = Callable[[], Transport]
+#: Adds attachments (the calendar) to a reminder digest; empty by default.
+AttachmentMaker = Callable[[ReminderDigest], list[Attachment]]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a run needs, composed once by the CLI or the service."""
+
+    config: Config
+    database: Database
+    renderer: Renderer
+    open_transport: TransportFactory
+    attachments: AttachmentMaker = field(default=lambda digest: [])
+
+    @property
+    def router(self) -> Router:
+        """Return the router for the configured coordinators."""
+        return Router(self.config.coordinators, self.config.reminders.default_recipient)
+
+    @property
+    def rules(self) -> WindowRules:
+        """Return the window rules from [reminders]."""
+        r = self.config.reminders
+        return WindowRules(r.windows, r.notify_expired, r.expired_lookback_days)
+
+
+@dataclass
+class ReminderPlan:
+    """What a reminder run for `as_of` decided, before anything is recorded."""
+
+    as_of: date
+    digests: list[ReminderDigest] = field(default_factory=list)
+    skipped: list[LedgerKey] = field(default_factory=list)
+    unrouted: list[DueItem] = field(default_factory=list)
+
+    @property
+    def due_count(self) -> int:
+        """Return how many (agreement, recipient) reminders are due."""
+        return sum(len(d.items) for d in self.digests)
+
+
+@dataclass
+class MessageOutcome:
+    """One message's fate in a run, for the report."""
+
+    message_id: str
+    recipients: tuple[str, ...]
+    subject: str
+    status: str  # pending | sent | failed
+    error: str | None = None
+
+
+@dataclass
+class DeliveryReport:
+    """What a delivery pass did."""
+
+    sent: int = 0
+    pending: int = 0
+    failed: int = 0
+    messages: list[MessageOutcome] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    """What one run decided, recorded and delivered."""
+
+    job: str
+    as_of: date
+    dry_run: bool = False
+    due: int = 0
+    skipped: int = 0
+    recorded_messages: int = 0
+    unrouted: list[DueItem] = field(default_factory=list)
+    planned: list[MessageOutcome] = field(default_factory=list)
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+    @property
+    def summary(self) -> str:
+        """Return the run's counts on one line, for the job_runs table and logs."""
+        d = self.delivery
+        return (
+            f"{self.due} due, {self.recorded_messages} recorded, {self.skipped} skipped, "
+            f"{len(self.unrouted)} unrouted; {d.sent} sent, {d.pending} pending, {d.failed} failed"
+        )
+
+    @property
+    def exit_status(self) -> int:
+        """Return 0 when everything due went out, else 1 (pending, failed, unrouted)."""
+        undone = self.delivery.pending or self.delivery.failed or self.unrouted
+        return 1 if undone and not self.dry_run else 0
+
+
+# --- planning (read-only) ----------------------------------------------------------------
+
+
+def plan_reminders(context: Context, as_of: date) -> ReminderPlan:
+    """Decide which reminders are due on `as_of`, reading the store and writing nothing.
+
+    Only active agreements whose effective-until lies within the largest window ahead
+    or the notice lookback behind are read, so the cost follows what can be due.
+    """
+    rules, router = context.rules, context.router
+    ahead, behind = window_horizon(rules)
+    plan = ReminderPlan(as_of)
+    due: list[tuple[Recipient, DueItem]] = []
+    with context.database.session(read_only=True) as session:
+        candidates = list(
+            store.iter_agreement_views(
+                session,
+                lifecycles={Lifecycle.ACTIVE},
+                until_from=as_of - timedelta(days=behind),
+                until_to=as_of + timedelta(days=ahead),
+            )
+        )
+        recorded = store.recorded_windows(session, [(a.id, a.effective_until) for a in candidates])
+    for agreement in candidates:
+        left = days_left(agreement.effective_until, as_of)
+        recipients = router.recipients(agreement)
+        if not recipients:
+            decision = decide(
+                agreement.effective_until, as_of, rules, (), snoozed_until=agreement.snoozed_until
+            )
+            if decision.due is not None:
+                plan.unrouted.append(DueItem(agreement, decision.due, left))
+            continue
+        for recipient in recipients:
+            address = ledger_address(recipient.email)
+            decision = decide(
+                agreement.effective_until,
+                as_of,
+                rules,
+                recorded.get((agreement.id, agreement.effective_until, address), ()),
+                snoozed_until=agreement.snoozed_until,
+            )
+            if decision.due is None:
+                continue
+            due.append((recipient, DueItem(agreement, decision.due, left)))
+            plan.skipped += [
+                LedgerKey(agreement.id, agreement.effective_until, window, address)
+                for window in decision.skipped
+            ]
+    plan.digests = build_digests(due, as_of)
+    return plan
+
+
+def ledger_address(email: str) -> str:
+    """Return the form of an address the ledger keys on (case does not make a new person)."""
+    return email.strip().lower()
+
+
+# --- composing messages ----------------------------------------------------------------
+
+
+def make_message_id(kind: str, dedup_key: str, sender: str) -> str:
+    """Return a Message-ID derived from the ledger key, the same on every attempt."""
+    digest = hashlib.sha256(dedup_key.encode("utf-8")).hexdigest()[:32]
+    domain = parse_address(sender).domain or "localhost"
+    return f"<{kind}.{digest}@{domain}>"
+
+
+def compose_reminder(context: Context, digest: ReminderDigest, now: datetime) -> PlannedMessage:
+    """Render one reminder digest into the message the ledger will hold.
+
+    Returns the PlannedMessage with its ledger keys. Raises TemplateError.
+    """
+    config = context.config
+    address = ledger_address(digest.recipient.email)
+    keys = tuple(
+        LedgerKey(item.agreement.id, item.agreement.effective_until, item.window, address)
+        for item in digest.items
+    )
+    dedup_key = "reminder|" + "|".join(key.text for key in sorted(keys))
+    message_id = make_message_id("reminder", dedup_key, config.mail.sender)
+    cc = _escalation_cc(config, digest)
+    rendered = context.renderer.reminder(digest)
+    message = build_message(
+        rendered,
+        sender=config.mail.sender,
+        to=[digest.recipient],
+        cc=cc,
+        reply_to=config.mail.reply_to,
+        message_id=message_id,
+        date=now.astimezone(config.zone),
+        attachments=context.attachments(digest),
+    )
+    return PlannedMessage(
+        kind="reminder",
+        dedup_key=dedup_key,
+        message_id=message_id,
+        recipients=_envelope_recipients([digest.recipient.email, *cc]),
+        subject=rendered.subject,
+        raw=message.as_bytes(policy=SMTP),
+        as_of=digest.as_of,
+        reminder_keys=keys,
+    )
+
+
+def _escalation_cc(config: Config, digest: ReminderDigest) -> tuple[str, ...]:
+    """Return the escalation copies: reminders at or below escalation.at_window, notices."""
+    at_window = config.escalation.at_window
+    if at_window is None or not config.escalation.cc:
+        return ()
+    if any(item.window <= at_window for item in digest.items):
+        to = ledger_address(digest.recipient.email)
+        return tuple(cc for cc in config.escalation.cc if ledger_address(cc) != to)
+    return ()
+
+
+def _envelope_recipients(addresses: list[str]) -> tuple[str, ...]:
+    seen: dict[str, str] = {}
+    for address in addresses:
+        bare = parse_address(address).addr_spec
+        seen.setdefault(ledger_address(bare), bare)
+    return tuple(seen.values())
+
+
+# --- the runs ----------------------------------------------------------------------------
+
+
+async def run_reminders(
+    context: Context, *, as_of: date, now: datetime, dry_run: bool = False
+) -> RunReport:
+    """Run the reminder job for `as_of`: decide, record, deliver, and retry what is pending.
+
+    A dry run decides and renders but records and sends nothing. Returns the report.
+    Raises TemplateError, StoreError.
+    """
+    report = RunReport("reminders", as_of, dry_run=dry_run)
+    for attempt in range(2):
+        plan = plan_reminders(context, as_of)
+        planned = [compose_reminder(context, digest, now) for digest in plan.digests]
+        report.due, report.skipped, report.unrouted = (
+            plan.due_count,
+            len(plan.skipped),
+            plan.unrouted,
+        )
+        report.planned = [
+            MessageOutcome(p.message_id, p.recipients, p.subject, "planned") for p in planned
+        ]
+        if dry_run:
+            return report
+        try:
+            with context.database.session() as session:
+                store.record_plan(session, planned, plan.skipped, now=now)
+        except StoreConflict:
+            # Another process recorded some of the same decisions first; decide again
+            # against the ledger as it now stands. Twice in a row means a real problem.
+            if attempt:
+                raise
+            log.info("another run recorded reminders for %s first; deciding again", as_of)
+            continue
+        report.recorded_messages = len(planned)
+        break
+    for item in report.unrouted:
+        log.error(
+            "agreement %d (%s) is due for a reminder but matches no coordinator and "
+            "reminders.default_recipient is unset",
+            item.agreement.id,
+            item.agreement.partner,
+        )
+    log.info(
+        "reminder run for %s: %d due in %d digest(s), %d window(s) skipped, %d unrouted",
+        as_of,
+        report.due,
+        report.recorded_messages,
+        report.skipped,
+        len(report.unrouted),
+    )
+    report.delivery = await deliver_pending(context, now=now)
+    return report
+
+
+async def deliver_pending(context: Context, *, now: datetime) -> DeliveryReport:
+    """Send every pending message whose time has come, one connection for all.
+
+    Each message is claimed before its SMTP conversation, so two processes never send
+    the same message at once; a claim left by a process that died expires after a lease.
+    Returns what became of each message tried, and how many are still pending.
+    """
+    report = DeliveryReport()
+    database = context.database
+    lease = timedelta(seconds=context.config.smtp.timeout_seconds * 2 + 60)
+    with database.session(read_only=True) as session:
+        ready = store.ready_message_ids(session, now=now)
+    transport: Transport | None = None
+    try:
+        for message_pk in ready:
+            with database.session() as session:
+                claimed = store.claim_message(session, message_pk, now=now, lease=lease)
+            if claimed is None:
+                continue  # another process has it, or it was settled meanwhile
+            if transport is None:
+                transport = context.open_transport()
+            result = await transport.send(
+                claimed.raw,
+                Envelope(parse_address(context.config.mail.sender).addr_spec, claimed.recipients),
+                claimed.message_id,
+            )
+            attempt = store.Attempt(
+                accepted=frozenset(result.accepted),
+                refused={
+                    address: (f"{r.code} {r.message}", r.permanent)
+                    for address, r in result.refused.items()
+                },
+                error=None if result.error is None else (str(result.error), result.error.permanent),
+            )
+            with database.session() as session:
+                status = store.record_attempt(session, claimed, attempt, now=now)
+            report.messages.append(
+                MessageOutcome(
+                    claimed.message_id,
+                    claimed.recipients,
+                    claimed.subject,
+                    status.state,
+                    status.last_error,
+                )
+            )
+            log.info(
+                "message %s (%s) to %s: %s%s",
+                claimed.message_id,
+                claimed.dedup_key[:120],
+                ", ".join(claimed.recipients),
+                status.state,
+                f" ({status.last_error})" if status.last_error else "",
+            )
+    finally:
+        if transport is not None:
+            await transport.close()
+    with database.session(read_only=True) as session:
+        counts = store.message_counts(session)
+    report.sent = sum(1 for m in report.messages if m.status == "sent")
+    report.pending, report.failed = counts.get("pending", 0), counts.get("failed", 0)
+    return report
+
+
+def iter_due_rows(plan: ReminderPlan) -> Iterator[dict[str, object]]:
+    """Yield one JSON object per due agreement for `reminder due --json`, most urgent first.
+
+    An agreement due for several recipients is one object listing them all; an
+    unrouted one has an empty recipient list.
+    """
+    merged: dict[tuple[int, int], tuple[DueItem, list[str]]] = {}
+    for digest in plan.digests:
+        for item in digest.items:
+            key = (item.agreement.id, item.window)
+            merged.setdefault(key, (item, []))[1].append(digest.recipient.email)
+    for item in plan.unrouted:
+        merged.setdefault((item.agreement.id, item.window), (item, []))
+    for item, recipients in sorted(merged.values(), key=lambda pair: urgency(pair[0])):
+        a: AgreementView = item.agreement
+        yield {
+            "agreement_id": a.id,
+            "partner": a.partner,
+            "country": a.country,
+            "country_code": a.country_code,
+            "programme": a.programme,
+            "effective_until": a.effective_until.isoformat(),
+            "approximate": a.approximate,
+            "days_left": item.days_left,
+            "window": item.window,
+            "recipients": recipients,
+        }
+
+
+def write_preview(context: Context, plan: ReminderPlan, folder: Path, now: datetime) -> list[Path]:
+    """Write each digest of `plan` into `folder` as .eml and .html; record nothing.
+
+    Returns the files written.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for digest in plan.digests:
+        planned = compose_reminder(context, digest, now)
+        stem = f"reminder-{plan.as_of.isoformat()}-{ledger_address(digest.recipient.email)}"
+        eml, html = folder / f"{stem}.eml", folder / f"{stem}.html"
+        eml.write_bytes(planned.raw)
+        html.write_text(context.renderer.reminder(digest).html, encoding="utf-8")
+        written += [eml, html]
+    return written
+
+
+async def run_job(
+    context: Context, job: str, *, as_of: date, now: datetime, dry_run: bool = False
+) -> RunReport:
+    """Run `job` ("reminders" or "digest") for `as_of` and record how the run ended.
+
+    The job_runs table is what `status`, `health` and the catch-up after downtime read.
+    A dry run records nothing. Returns the report; an exception is recorded as a failed
+    run and raised again.
+    """
+    from reminder.weekly_run import run_weekly
+
+    runner = run_weekly if job == "digest" else run_reminders
+    if dry_run:
+        return await runner(context, as_of=as_of, now=now, dry_run=True)
+    with context.database.session() as session:
+        run_id = store.start_job_run(session, job, as_of, now=now)
+    try:
+        report = await runner(context, as_of=as_of, now=now)
+    except BaseException as error:
+        with context.database.session() as session:
+            store.finish_job_run(
+                session,
+                run_id,
+                outcome="failed",
+                summary=f"{type(error).__name__}: {error}",
+                now=now,
+            )
+        raise
+    outcome = "ok" if report.exit_status == 0 else "incomplete"
+    with context.database.session() as session:
+        store.finish_job_run(session, run_id, outcome=outcome, summary=report.summary, now=now)
+    return report

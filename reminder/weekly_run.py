@@ -1,0 +1,171 @@
+"""The weekly status digest run: one digest per coordinator per ISO week, recorded.
+
+Like the reminder run, each digest is written to the ledger before it is sent; its
+key ("weekly|address|2022-W03") makes a second digest in the same week impossible.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time, timedelta
+from email.policy import SMTP
+from pathlib import Path
+
+from reminder import store
+from reminder.dates import days_left
+from reminder.digest import Recipient
+from reminder.errors import StoreConflict
+from reminder.jobs import (
+    Context,
+    MessageOutcome,
+    RunReport,
+    deliver_pending,
+    ledger_address,
+    make_message_id,
+)
+from reminder.render import build_message
+from reminder.store import PlannedMessage
+from reminder.weekly import Change, WeeklyBuilder, WeeklyDigest, iso_week, previous_digest_day
+from reminder.windows import Status, status_of
+
+log = logging.getLogger(__name__)
+
+
+def weekly_recipients(context: Context) -> list[Recipient]:
+    """Return everyone who gets a weekly digest: each coordinator and the default recipient."""
+    seen: dict[str, Recipient] = {}
+    for coordinator in context.config.coordinators:
+        seen.setdefault(
+            ledger_address(coordinator.email), Recipient(coordinator.email, coordinator.name)
+        )
+    default = context.config.reminders.default_recipient
+    if default:
+        seen.setdefault(ledger_address(default), Recipient(default))
+    return sorted(seen.values())
+
+
+def plan_weekly(context: Context, as_of: date) -> list[WeeklyDigest]:
+    """Build every recipient's weekly digest for `as_of`, reading the store once.
+
+    The portfolio is streamed: each agreement is routed and counted, never all held.
+    Agreements that match nobody are listed in every digest, so someone sees them.
+    Returns the digests, empty ones included (the caller applies send_when_empty).
+    """
+    windows = context.config.reminders.windows
+    router = context.router
+    builders = {
+        ledger_address(r.email): WeeklyBuilder(r, as_of, max(windows))
+        for r in weekly_recipients(context)
+    }
+    since = datetime.combine(previous_digest_day(as_of), time(), tzinfo=context.config.zone)
+    changes: dict[str, list[Change]] = {address: [] for address in builders}
+    with context.database.session(read_only=True) as session:
+        for agreement in store.iter_agreement_views(session):
+            status = status_of(agreement, as_of, windows)
+            left = days_left(agreement.effective_until, as_of)
+            recipients = router.recipients(agreement)
+            for recipient in recipients:
+                builder = builders.get(ledger_address(recipient.email))
+                if builder is not None:
+                    builder.add(agreement, status, left)
+            if not recipients and status not in (Status.SUPERSEDED, Status.RETIRED):
+                for builder in builders.values():
+                    builder.add_unrouted(agreement, left)
+        for event in store.changes_since(session, since, until=_end_of(as_of, context)):
+            at = event.at.astimezone(context.config.zone).date()
+            change = Change(event.agreement, event.action, at, event.details)
+            for recipient in router.recipients(event.agreement):
+                changes.setdefault(ledger_address(recipient.email), []).append(change)
+    return [builder.build(tuple(changes.get(address, ()))) for address, builder in builders.items()]
+
+
+def _end_of(day: date, context: Context) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=context.config.zone)
+
+
+def compose_weekly(context: Context, digest: WeeklyDigest, now: datetime) -> PlannedMessage:
+    """Render one weekly digest into the message the ledger will hold.
+
+    Raises TemplateError.
+    """
+    config = context.config
+    dedup_key = f"weekly|{ledger_address(digest.recipient.email)}|{iso_week(digest.as_of)}"
+    message_id = make_message_id("weekly", dedup_key, config.mail.sender)
+    rendered = context.renderer.weekly(digest)
+    message = build_message(
+        rendered,
+        sender=config.mail.sender,
+        to=[digest.recipient],
+        reply_to=config.mail.reply_to,
+        message_id=message_id,
+        date=now.astimezone(config.zone),
+    )
+    return PlannedMessage(
+        kind="weekly",
+        dedup_key=dedup_key,
+        message_id=message_id,
+        recipients=(digest.recipient.email,),
+        subject=rendered.subject,
+        raw=message.as_bytes(policy=SMTP),
+        as_of=digest.as_of,
+    )
+
+
+async def run_weekly(
+    context: Context, *, as_of: date, now: datetime, dry_run: bool = False
+) -> RunReport:
+    """Run the weekly digest job: at most one digest per recipient per ISO week.
+
+    Digests with nothing to report are skipped unless digest.send_when_empty. A dry run
+    renders but records and sends nothing. Returns the report.
+    """
+    report = RunReport("digest", as_of, dry_run=dry_run)
+    digests = [
+        d
+        for d in plan_weekly(context, as_of)
+        if context.config.digest.send_when_empty or not d.is_empty
+    ]
+    planned = [compose_weekly(context, digest, now) for digest in digests]
+    with context.database.session(read_only=True) as session:
+        already = store.existing_dedup_keys(session, [p.dedup_key for p in planned])
+    planned = [p for p in planned if p.dedup_key not in already]
+    report.due = len(planned)
+    report.planned = [
+        MessageOutcome(p.message_id, p.recipients, p.subject, "planned") for p in planned
+    ]
+    if dry_run:
+        return report
+    try:
+        with context.database.session() as session:
+            store.record_plan(session, planned, (), now=now)
+        report.recorded_messages = len(planned)
+    except StoreConflict:
+        # Another process recorded this week's digests at the same moment: theirs stand.
+        log.info("another run recorded the weekly digests for %s first", iso_week(as_of))
+    log.info(
+        "weekly digest run for %s: %d digest(s) recorded, %d already sent this week",
+        iso_week(as_of),
+        report.recorded_messages,
+        len(already),
+    )
+    report.delivery = await deliver_pending(context, now=now)
+    return report
+
+
+def write_weekly_preview(
+    context: Context, digests: list[WeeklyDigest], folder: Path, now: datetime
+) -> list[Path]:
+    """Write each weekly digest into `folder` as .eml and .html; record nothing.
+
+    Returns the files written.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for digest in digests:
+        planned = compose_weekly(context, digest, now)
+        stem = f"weekly-{digest.week}-{ledger_address(digest.recipient.email)}"
+        eml, html = folder / f"{stem}.eml", folder / f"{stem}.html"
+        eml.write_bytes(planned.raw)
+        html.write_text(context.renderer.weekly(digest).html, encoding="utf-8")
+        written += [eml, html]
+    return written

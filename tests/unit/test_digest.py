@@ -1,0 +1,71 @@
+"""Routing agreements to coordinators and grouping one digest per recipient."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+from reminder.config import Coordinator
+from reminder.digest import DueItem, Recipient, Router, build_digests
+from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
+
+AYSE = Coordinator("Ayşe", "ayse@example.edu", ("AZ", "GE"), ("*",))
+MEHMET = Coordinator("Mehmet", "mehmet@example.edu", ("*",), ("Erasmus+",))
+
+
+def agreement(
+    id: int, code: str | None, programme: str = "Mevlana", email: str | None = None
+) -> AgreementView:
+    return AgreementView(
+        id=id,
+        partner=f"Partner {id}",
+        country="x",
+        country_code=code,
+        country_match=CountryMatch.EXACT,
+        programme=programme,
+        notes="",
+        concluded=date(2018, 1, 1),
+        concluded_precision=Precision.DAY,
+        effective_until=date(2023, 1, 1),
+        effective_until_source=UntilSource.YEAR,
+        approximate=False,
+        lifecycle=Lifecycle.ACTIVE,
+        coordinator_email=email,
+    )
+
+
+def test_every_matching_coordinator_receives() -> None:
+    router = Router((AYSE, MEHMET), default_recipient=None)
+    assert router.recipients(agreement(1, "AZ")) == (Recipient("ayse@example.edu", "Ayşe"),)
+    both = router.recipients(agreement(2, "GE", "erasmus+"))
+    assert [r.email for r in both] == ["ayse@example.edu", "mehmet@example.edu"]
+    assert router.recipients(agreement(3, "PK")) == ()
+    assert router.recipients(agreement(4, None)) == ()
+
+
+def test_own_coordinator_replaces_rules_and_default_catches_the_rest() -> None:
+    router = Router((AYSE,), default_recipient="office@example.edu")
+    assert router.recipients(agreement(1, "AZ", email="zeynep@example.edu")) == (
+        Recipient("zeynep@example.edu"),
+    )
+    # A known coordinator's own address keeps their name.
+    assert router.recipients(agreement(1, "PK", email="AYSE@example.edu")) == (
+        Recipient("ayse@example.edu", "Ayşe"),
+    )
+    assert router.recipients(agreement(2, "PK")) == (Recipient("office@example.edu"),)
+
+
+def test_one_digest_per_recipient_most_urgent_first() -> None:
+    a, b = Recipient("a@example.edu"), Recipient("b@example.edu")
+    items = [
+        (a, DueItem(agreement(1, "AZ"), 90, 80)),
+        (b, DueItem(agreement(2, "AZ"), 30, 25)),
+        (a, DueItem(agreement(3, "AZ"), 0, -2)),
+        (a, DueItem(agreement(4, "AZ"), 90, 60)),
+        (a, DueItem(dataclasses.replace(agreement(5, "AZ"), partner="Aa"), 90, 60)),
+    ]
+    digests = build_digests(items, date(2022, 1, 17))
+    assert [d.recipient for d in digests] == [a, b]
+    assert [i.agreement.id for i in digests[0].items] == [3, 5, 4, 1]
+    assert digests[0].most_urgent.is_notice
+    assert [w for w, _ in digests[0].by_window()] == [0, 90]
