@@ -1,0 +1,255 @@
+"""The service commands: serve, status, health."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from reminder.cli.common import load, open_db, print_json
+from reminder.cli.mail import build_context
+
+if TYPE_CHECKING:
+    from reminder.config import Config, HealthConfig
+    from reminder.jobs import Context
+    from reminder.service import Schedule
+    from reminder.store import FailingMessage, InstanceView, JobRunView
+
+#: An instance whose heartbeat is older than this is not running any more (it beats
+#: every few seconds).
+INSTANCE_STALE = timedelta(seconds=30)
+
+
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add serve, status and health to the `commands` subparsers of the main parser."""
+    p = commands.add_parser("serve", help="run as a service: scheduled runs, catch-up, retries")
+    p.set_defaults(handler=cmd_serve)
+    p = commands.add_parser("status", help="service instances, last and next runs, failed mail")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.set_defaults(handler=cmd_status)
+    p = commands.add_parser(
+        "health", help="exit 0 if the reminder run is on time and no mail fails for long, else 1"
+    )
+    p.set_defaults(handler=cmd_health)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """`reminder serve`: run the schedule until SIGTERM; reload on SIGHUP."""
+    import asyncio
+    import logging
+
+    from reminder.lock import Role, instance_lock
+    from reminder.service import Service
+
+    if not args.debug:
+        # A service's log is its only output: what each run decided and sent is INFO.
+        logging.getLogger("reminder").setLevel(logging.INFO)
+    config = load(args)
+    with open_db(config) as database:
+        context = build_context(config, database)
+
+        def reload() -> Context:
+            return build_context(load(args), database)
+
+        async def serve() -> int:
+            role = Role(instance_lock(database, config.database.url), database, now=_now())
+            return await Service(context, role, reload=reload).run()
+
+        return asyncio.run(serve())
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """`reminder status`: running instances, last and next runs, pending and failed mail."""
+    from reminder import store
+    from reminder.models import MessageState
+    from reminder.service import RETRY_JOB, SCHEDULED_JOBS, build_schedule
+
+    config = load(args)
+    schedule = build_schedule(config)
+    now = _now()
+    with open_db(config) as database, database.session(read_only=True) as session:
+        instances = store.live_instances(session, since=now - INSTANCE_STALE)
+        runs = {job: store.last_job_run(session, job) for job in (*SCHEDULED_JOBS, RETRY_JOB)}
+        counts = store.message_counts(session)
+        failed = store.outbox_entries(session, states=[MessageState.FAILED])
+    active = next((i for i in instances if i.role == "active"), None)
+    report: dict[str, Any] = {
+        "instances": [_instance_json(i) for i in instances],
+        "jobs": [
+            {
+                "job": job,
+                "schedule": _schedule_text(config, job),
+                "timezone": None if job == RETRY_JOB else config.schedule.timezone,
+                "last_run": _run_json(runs[job]),
+                "next_run": _iso(_next_run(schedule, job, active, now)),
+            }
+            for job in runs
+        ],
+        "messages": {
+            "pending": counts.get("pending", 0),
+            "failed": counts.get("failed", 0),
+            "failed_messages": [
+                {
+                    "message_id": e.message_id,
+                    "subject": e.subject,
+                    "failing_since": _iso(e.failing_since),
+                    "last_error": e.last_error,
+                }
+                for e in failed
+            ],
+        },
+    }
+    if args.json:
+        print_json(report)
+        return 0
+    _print_status(report)
+    return 0
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    if not report["instances"]:
+        print("no `reminder serve` is running")
+    for instance in report["instances"]:
+        print(
+            f"{instance['role']:<8} {instance['hostname']} pid {instance['pid']}, "
+            f"up since {instance['started_at']}, heartbeat {instance['heartbeat_at']}"
+        )
+    for job in report["jobs"]:
+        last = job["last_run"]
+        ended = (
+            "never run"
+            if last is None
+            else (
+                f"last run {last['started_at']} for {last['as_of']}: {last['outcome']}"
+                + (f" ({last['summary']})" if last["summary"] else "")
+            )
+        )
+        upcoming = job["next_run"] or "none (no active instance)"
+        when = f"'{job['schedule']}' ({job['timezone']})" if job["timezone"] else job["schedule"]
+        print(f"{job['job']:<9} {when}; {ended}; next run {upcoming}")
+    messages = report["messages"]
+    print(f"messages: {messages['pending']} pending, {messages['failed']} failed")
+    for message in messages["failed_messages"]:
+        print(f"  failed  {message['message_id']}: {message['last_error'] or 'no error recorded'}")
+
+
+def _schedule_text(config: Config, job: str) -> str:
+    if job == "reminders":
+        return config.schedule.reminders
+    if job == "digest":
+        return config.schedule.digest
+    return f"every {config.schedule.retry_minutes} min"
+
+
+def _next_run(
+    schedule: Schedule, job: str, active: InstanceView | None, now: datetime
+) -> datetime | None:
+    """Return when the active instance runs `job` next; None without an active instance."""
+    from reminder.service import RETRY_JOB, next_fire_time
+
+    if active is None:
+        return None
+    if job != RETRY_JOB:
+        return next_fire_time(schedule.trigger(job), now)
+    # The sweep's interval counts from the start of the instance's scheduler.
+    every = schedule.retry_every
+    periods = -(-(now - active.started_at) // every)  # rounded up
+    return active.started_at + every * max(periods, 1)
+
+
+def _instance_json(instance: InstanceView) -> dict[str, Any]:
+    return {
+        "instance": instance.instance,
+        "hostname": instance.hostname,
+        "pid": instance.pid,
+        "role": instance.role,
+        "started_at": _iso(instance.started_at),
+        "heartbeat_at": _iso(instance.heartbeat_at),
+    }
+
+
+def _run_json(run: JobRunView | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "as_of": run.as_of.isoformat(),
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "outcome": run.outcome,
+        "summary": run.summary,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """`reminder health`: exit 0 when runs are on time and no mail fails for long, else 1."""
+    from reminder import store
+    from reminder.service import build_schedule, previous_fire_time
+
+    config = load(args)
+    schedule = build_schedule(config)
+    now = _now()
+    with open_db(config) as database, database.session(read_only=True) as session:
+        last_run = store.last_finished_run(session, "reminders")
+        failing = store.oldest_failing_message(session)
+    grace = timedelta(hours=config.health.grace_hours)
+    due = previous_fire_time(schedule.reminders, now - grace)
+    problem = health_problem(due, last_run, failing, config.health, now)
+    if problem is not None:
+        print(f"UNHEALTHY: {problem}")
+        return 1
+    last = (
+        "no reminder run due yet"
+        if last_run is None
+        else f"last reminder run {_iso(last_run.started_at)}"
+    )
+    print(f"OK: {last} ({last_run.outcome if last_run else 'none'}); no message failing for long")
+    return 0
+
+
+def health_problem(
+    due: datetime | None,
+    last_run: JobRunView | None,
+    failing: FailingMessage | None,
+    limits: HealthConfig,
+    now: datetime,
+) -> str | None:
+    """Return why the installation is unhealthy, on one line, or None when it is healthy.
+
+    `due` is the latest scheduled reminder run at least `limits.grace_hours` ago;
+    `last_run` the latest finished reminder run; `failing` the message failing longest.
+    Unhealthy: the last run failed or started before `due`, or a message has been
+    failing for longer than `limits.max_failing_hours`.
+    """
+    from reminder.store.runs import SUCCESS_OUTCOMES
+
+    problems = []
+    if last_run is None:
+        if due is not None:
+            problems.append(f"no reminder run recorded; one was due at {_iso(due)}")
+    elif last_run.outcome not in SUCCESS_OUTCOMES:
+        problems.append(
+            f"the last reminder run, started {_iso(last_run.started_at)}, failed: "
+            f"{last_run.summary}"
+        )
+    elif due is not None and last_run.started_at < due:
+        problems.append(
+            f"the last reminder run started {_iso(last_run.started_at)}, before the run due "
+            f"at {_iso(due)} (grace {limits.grace_hours} h)"
+        )
+    too_old = now - timedelta(hours=limits.max_failing_hours)
+    if failing is not None and failing.failing_since < too_old:
+        problems.append(
+            f"message {failing.message_id} ({failing.state}) has been failing since "
+            f"{_iso(failing.failing_since)}, over {limits.max_failing_hours} h: "
+            f"{failing.last_error or 'no error recorded'}"
+        )
+    # One line for a monitoring check, whatever the error texts hold.
+    return " ".join("; ".join(problems).split()) or None
