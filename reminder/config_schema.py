@@ -42,6 +42,16 @@ def check_address(value: str) -> str | None:
     return None
 
 
+def check_bare_address(value: str) -> str | None:
+    """Check an address that keys the ledger and routing: no display name allowed."""
+    if not _ADDRESS.match(value):
+        reason = check_address(value)
+        if reason is None:
+            return f"{value!r}: give the bare address (like a@example.edu), not a display name"
+        return reason
+    return None
+
+
 def _check_cron(value: str) -> str | None:
     fields = value.split()
     if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
@@ -127,14 +137,14 @@ SCHEMA = Table(
                 ),
                 "notify_expired": Value(bool, True),
                 "expired_lookback_days": Value(int, 30, _not_negative),
-                "default_recipient": Value(str, check=check_address),
+                "default_recipient": Value(str, check=check_bare_address),
             }
         ),
         "coordinators": ArrayOfTables(
             Table(
                 {
                     "name": Value(str, check=_non_empty),
-                    "email": Value(str, check=check_address),
+                    "email": Value(str, check=check_bare_address),
                     "countries": ListOf(Value(str, check=_check_country_code), ("*",)),
                     "programmes": ListOf(Value(str, check=_non_empty), ("*",)),
                 },
@@ -144,13 +154,13 @@ SCHEMA = Table(
         "digest": Table(
             {
                 "send_when_empty": Value(bool, False),
-                "office_summary_to": ListOf(Value(str, check=check_address)),
+                "office_summary_to": ListOf(Value(str, check=check_bare_address)),
             }
         ),
         "escalation": Table(
             {
                 "at_window": Value(int, check=_not_negative),
-                "cc": ListOf(Value(str, check=check_address)),
+                "cc": ListOf(Value(str, check=check_bare_address)),
             }
         ),
         "mail": Table(

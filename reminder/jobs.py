@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -17,7 +18,7 @@ from email.policy import SMTP
 from pathlib import Path
 
 from reminder import store
-from reminder.config import Config
+from reminder.config import Config, SmtpConfig
 from reminder.dates import days_left
 from reminder.db import Database
 from reminder.digest import DueItem, Recipient, ReminderDigest, Router, build_digests, urgency
@@ -29,6 +30,10 @@ from reminder.store import LedgerKey, PlannedMessage
 from reminder.windows import WindowRules, decide, window_horizon
 
 log = logging.getLogger(__name__)
+
+#: What a claim lasts beyond the longest a send may take (connect + transaction, each
+#: bounded by smtp.timeout_seconds): room for recording the outcome on a busy database.
+CLAIM_LEASE_MARGIN = timedelta(seconds=60)
 
 #: Opens the configured transport; called only when there is something to send.
 TransportFactory = Callable[[], Transport]
@@ -45,6 +50,9 @@ class Context:
     renderer: Renderer
     open_transport: TransportFactory
     attachments: AttachmentMaker = field(default=lambda digest: [])
+    #: Asked before each message: a service shutting down stops sending between
+    #: messages and leaves the rest pending for the next start.
+    stop_requested: Callable[[], bool] = field(default=lambda: False)
 
     @property
     def router(self) -> Router:
@@ -132,11 +140,19 @@ def plan_reminders(context: Context, as_of: date) -> ReminderPlan:
 
     Only active agreements whose effective-until lies within the largest window ahead
     or the notice lookback behind are read, so the cost follows what can be due.
+    Recipients are told apart by address, as the ledger keys them: a coordinator
+    listed under two rules (the address in another case, the name spelled otherwise)
+    gets one digest, under the first entry's name.
     """
     rules, router = context.rules, context.router
     ahead, behind = window_horizon(rules)
     plan = ReminderPlan(as_of)
     due: list[tuple[Recipient, DueItem]] = []
+    canonical: dict[str, Recipient] = {}
+    for coordinator in context.config.coordinators:
+        canonical.setdefault(
+            ledger_address(coordinator.email), Recipient(coordinator.email, coordinator.name)
+        )
     with context.database.session(read_only=True) as session:
         candidates = list(
             store.iter_agreement_views(
@@ -157,8 +173,11 @@ def plan_reminders(context: Context, as_of: date) -> ReminderPlan:
             if decision.due is not None:
                 plan.unrouted.append(DueItem(agreement, decision.due, left))
             continue
+        by_address: dict[str, Recipient] = {}
         for recipient in recipients:
             address = ledger_address(recipient.email)
+            by_address.setdefault(address, canonical.setdefault(address, recipient))
+        for address, recipient in by_address.items():
             decision = decide(
                 agreement.effective_until,
                 as_of,
@@ -304,23 +323,43 @@ async def run_reminders(
     return report
 
 
+def claim_lease(smtp: SmtpConfig) -> timedelta:
+    """Return how long a claim on a message holds: longer than any one send can take.
+
+    A process that dies while sending leaves its claim behind; any process may claim
+    the message again once the lease has run out (claimed_until < its `now`).
+    """
+    return timedelta(seconds=smtp.timeout_seconds * 2) + CLAIM_LEASE_MARGIN
+
+
 async def deliver_pending(context: Context, *, now: datetime) -> DeliveryReport:
     """Send every pending message whose time has come, one connection for all.
 
     Each message is claimed before its SMTP conversation, so two processes never send
     the same message at once; a claim left by a process that died expires after a lease.
+    `now` is when the pass starts; each claim and each outcome is timed `now` plus the
+    time the pass has taken so far, so a lease runs from its claim even when sending
+    many messages takes longer than the lease.
     Returns what became of each message tried, and how many are still pending.
     """
     report = DeliveryReport()
     database = context.database
-    lease = timedelta(seconds=context.config.smtp.timeout_seconds * 2 + 60)
+    lease = claim_lease(context.config.smtp)
+    started = time.monotonic()
+
+    def current() -> datetime:
+        return now + timedelta(seconds=time.monotonic() - started)
+
     with database.session(read_only=True) as session:
         ready = store.ready_message_ids(session, now=now)
     transport: Transport | None = None
     try:
         for message_pk in ready:
+            if context.stop_requested():
+                log.info("stopping: the messages not yet sent stay pending for the next run")
+                break
             with database.session() as session:
-                claimed = store.claim_message(session, message_pk, now=now, lease=lease)
+                claimed = store.claim_message(session, message_pk, now=current(), lease=lease)
             if claimed is None:
                 continue  # another process has it, or it was settled meanwhile
             if transport is None:
@@ -339,7 +378,7 @@ async def deliver_pending(context: Context, *, now: datetime) -> DeliveryReport:
                 error=None if result.error is None else (str(result.error), result.error.permanent),
             )
             with database.session() as session:
-                status = store.record_attempt(session, claimed, attempt, now=now)
+                status = store.record_attempt(session, claimed, attempt, now=current())
             report.messages.append(
                 MessageOutcome(
                     claimed.message_id,

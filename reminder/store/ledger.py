@@ -279,14 +279,20 @@ def record_attempt(
 
     Accepted recipients are sent; permanently refused ones failed with the reply kept;
     the rest stay pending and the message is retried with capped exponential backoff.
+    The message's last error names every recipient refused for good, in this attempt
+    or an earlier one, so a later success for the others does not hide them.
     Returns the message's new state.
     """
     message = session.get_one(Message, claimed.pk)
     rows = session.scalars(
-        select(MessageRecipient).where(MessageRecipient.message_pk == claimed.pk)
+        select(MessageRecipient)
+        .where(MessageRecipient.message_pk == claimed.pk)
+        .order_by(MessageRecipient.id)
     ).all()
     errors: list[str] = []
     for row in rows:
+        if row.state is MessageState.FAILED:
+            errors.append(f"{row.address}: {row.last_error}")
         if row.state is not MessageState.PENDING:
             continue
         refusal = result.refused.get(row.address)

@@ -206,3 +206,17 @@ def test_windows_sorted_and_unique(tmp_path: Path) -> None:
 def test_system_timezone_used_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "Asia/Tokyo")
     assert build_config({}, None, dict(os.environ)).timezone == "Asia/Tokyo"
+
+
+def test_routing_addresses_must_be_bare(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.toml",
+        '[reminders]\ndefault_recipient = "Office <io@example.edu>"\n'
+        '[[coordinators]]\nemail = "Ayşe <ayse@example.edu>"\n'
+        '[mail]\nfrom = "Reminders <reminder@example.edu>"\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path), {})
+    problems = caught.value.problems
+    assert len(problems) == 2
+    assert all("give the bare address" in p for p in problems)
