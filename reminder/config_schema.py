@@ -154,13 +154,13 @@ SCHEMA = Table(
         "digest": Table(
             {
                 "send_when_empty": Value(bool, False),
-                "office_summary_to": ListOf(Value(str, check=check_bare_address)),
+                "office_summary_to": ListOf(Value(str, check=check_address)),
             }
         ),
         "escalation": Table(
             {
                 "at_window": Value(int, check=_not_negative),
-                "cc": ListOf(Value(str, check=check_bare_address)),
+                "cc": ListOf(Value(str, check=check_address)),
             }
         ),
         "mail": Table(

@@ -68,12 +68,21 @@ class Router:
     coordinators: Sequence[Coordinator]
     default_recipient: str | None
     _by_email: dict[str, Recipient] = field(default_factory=dict, init=False, repr=False)
+    # Coordinators by the country codes they name, and those for every country ("*"):
+    # an office may configure hundreds, and a run routes tens of thousands of agreements.
+    _by_country: dict[str, list[Coordinator]] = field(default_factory=dict, init=False, repr=False)
+    _everywhere: list[Coordinator] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for coordinator in self.coordinators:
             self._by_email.setdefault(
                 coordinator.email.casefold(), Recipient(coordinator.email, coordinator.name)
             )
+            if "*" in coordinator.countries:
+                self._everywhere.append(coordinator)
+                continue
+            for code in dict.fromkeys(coordinator.countries):
+                self._by_country.setdefault(code, []).append(coordinator)
 
     def recipients(self, agreement: AgreementView) -> tuple[Recipient, ...]:
         """Return who receives reminders for `agreement`; empty when unrouted.
@@ -83,20 +92,17 @@ class Router:
         if agreement.coordinator_email:
             known = self._by_email.get(agreement.coordinator_email.casefold())
             return (known or Recipient(agreement.coordinator_email),)
+        code = agreement.country_code
+        in_country = self._by_country.get(code.upper(), []) if code is not None else []
         matched = {
             Recipient(c.email, c.name)
-            for c in self.coordinators
-            if _matches(c.countries, agreement.country_code)
-            and _matches_programme(c.programmes, agreement.programme)
+            for c in (*self._everywhere, *in_country)
+            if _matches_programme(c.programmes, agreement.programme)
         }
         if not matched and self.default_recipient:
             known = self._by_email.get(self.default_recipient.casefold())
             matched = {known or Recipient(self.default_recipient)}
         return tuple(sorted(matched))
-
-
-def _matches(allowed: Sequence[str], code: str | None) -> bool:
-    return "*" in allowed or (code is not None and code.upper() in allowed)
 
 
 def _matches_programme(allowed: Sequence[str], programme: str) -> bool:

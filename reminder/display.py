@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable, Iterator
-from datetime import date
+from datetime import date, timedelta
 
 from reminder.portfolio import Listed
 
@@ -33,6 +33,17 @@ def agreements_table(listed: Iterable[Listed], *, as_of: date) -> Iterator[str]:
         yield (
             f"{a.id:>5}  {partner:<{partner_width}}  {a.country_code or '??':<2}  "
             f"{a.programme[:10]:<10}  {item.concluded_text:<10}  {until:<11}  "
-            f"{item.days_left:>5}  {item.status}"
+            f"{item.days_left:>5}  {item.status}{_remark(item)}"
         )
     yield f"{count} agreement(s) as of {as_of.isoformat()}; ~ marks an approximate date"
+
+
+def _remark(item: Listed) -> str:
+    """Return what follows the status: why it was retired, or until when it is snoozed."""
+    a = item.agreement
+    if a.retired_reason:
+        return f" ({a.retired_reason})"
+    as_of = a.effective_until - timedelta(days=item.days_left)
+    if a.snoozed_until is not None and a.snoozed_until > as_of:
+        return f" (snoozed until {a.snoozed_until.isoformat()})"
+    return ""

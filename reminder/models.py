@@ -158,6 +158,8 @@ class EventAction(enum.StrEnum):
     RETIRED = "retired"
     REINSTATED = "reinstated"
     SNOOZED = "snoozed"
+    # The effective-until date was changed by hand (`reminder renew ID --until DATE`).
+    AMENDED = "amended"
 
 
 class Agreement(Base):
@@ -345,3 +347,21 @@ class JobRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(12))  # running | ok | incomplete | failed
     summary: Mapped[str] = mapped_column(Text, default="")
+
+
+class ServiceInstance(Base):
+    """A running `reminder serve` process and its role, for `reminder status`.
+
+    Each instance rewrites its row every few seconds (the heartbeat) and deletes it when
+    it stops; a row whose heartbeat is old belongs to a process that died.
+    """
+
+    __tablename__ = "service_instances"
+    __table_args__ = (_MYSQL_TABLE_OPTIONS,)
+
+    instance: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(8))  # active | standby
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -43,6 +43,8 @@ class Listed:
             "coordinator_email": a.coordinator_email,
             "notes": a.notes,
             "warnings": list(a.data_warnings),
+            "retired_reason": a.retired_reason,
+            "snoozed_until": a.snoozed_until.isoformat() if a.snoozed_until else None,
         }
 
     @property

@@ -7,6 +7,7 @@ key ("weekly|address|2022-W03") makes a second digest in the same week impossibl
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from email.policy import SMTP
 from pathlib import Path
@@ -23,7 +24,7 @@ from reminder.jobs import (
     ledger_address,
     make_message_id,
 )
-from reminder.render import build_message
+from reminder.render import build_message, parse_address
 from reminder.store import PlannedMessage
 from reminder.weekly import Change, WeeklyBuilder, WeeklyDigest, iso_week, previous_digest_day
 from reminder.windows import Status, status_of
@@ -44,11 +45,24 @@ def weekly_recipients(context: Context) -> list[Recipient]:
     return sorted(seen.values())
 
 
+def office_recipients(context: Context) -> list[Recipient]:
+    """Return who gets the office summary ([digest] office_summary_to), without duplicates."""
+    seen: dict[str, Recipient] = {}
+    for text in context.config.digest.office_summary_to:
+        address = parse_address(text)
+        seen.setdefault(
+            ledger_address(address.addr_spec), Recipient(address.addr_spec, address.display_name)
+        )
+    return sorted(seen.values())
+
+
 def plan_weekly(context: Context, as_of: date) -> list[WeeklyDigest]:
     """Build every recipient's weekly digest for `as_of`, reading the store once.
 
     The portfolio is streamed: each agreement is routed and counted, never all held.
     Agreements that match nobody are listed in every digest, so someone sees them.
+    Each office_summary_to address also gets the office summary: every agreement and
+    every change, whoever coordinates it.
     Returns the digests, empty ones included (the caller applies send_when_empty).
     """
     windows = context.config.reminders.windows
@@ -57,30 +71,50 @@ def plan_weekly(context: Context, as_of: date) -> list[WeeklyDigest]:
         ledger_address(r.email): WeeklyBuilder(r, as_of, max(windows))
         for r in weekly_recipients(context)
     }
+    office = [
+        WeeklyBuilder(r, as_of, max(windows), office_wide=True) for r in office_recipients(context)
+    ]
     since = datetime.combine(previous_digest_day(as_of), time(), tzinfo=context.config.zone)
     changes: dict[str, list[Change]] = {address: [] for address in builders}
+    all_changes: list[Change] = []
     with context.database.session(read_only=True) as session:
         for agreement in store.iter_agreement_views(session):
             status = status_of(agreement, as_of, windows)
             left = days_left(agreement.effective_until, as_of)
             recipients = router.recipients(agreement)
-            for recipient in recipients:
-                builder = builders.get(ledger_address(recipient.email))
+            # One coordinator under two rules is one address: count the agreement once.
+            for address in _addresses(recipients):
+                builder = builders.get(address)
                 if builder is not None:
                     builder.add(agreement, status, left)
+            for builder in office:
+                builder.add(agreement, status, left)
             if not recipients and status not in (Status.SUPERSEDED, Status.RETIRED):
-                for builder in builders.values():
+                for builder in [*builders.values(), *office]:
                     builder.add_unrouted(agreement, left)
         for event in store.changes_since(session, since, until=_end_of(as_of, context)):
             at = event.at.astimezone(context.config.zone).date()
             change = Change(event.agreement, event.action, at, event.details)
-            for recipient in router.recipients(event.agreement):
-                changes.setdefault(ledger_address(recipient.email), []).append(change)
-    return [builder.build(tuple(changes.get(address, ()))) for address, builder in builders.items()]
+            for address in _addresses(router.recipients(event.agreement)):
+                changes.setdefault(address, []).append(change)
+            all_changes.append(change)
+    return [
+        builder.build(tuple(changes.get(address, ()))) for address, builder in builders.items()
+    ] + [builder.build(tuple(all_changes)) for builder in office]
+
+
+def _addresses(recipients: Iterable[Recipient]) -> list[str]:
+    """Return the recipients' ledger addresses, each once, in order."""
+    return list(dict.fromkeys(ledger_address(recipient.email) for recipient in recipients))
 
 
 def _end_of(day: date, context: Context) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(), tzinfo=context.config.zone)
+
+
+def weekly_kind(digest: WeeklyDigest) -> str:
+    """Return the ledger's kind of message for `digest`: "office" or "weekly"."""
+    return "office" if digest.office_wide else "weekly"
 
 
 def compose_weekly(context: Context, digest: WeeklyDigest, now: datetime) -> PlannedMessage:
@@ -89,8 +123,9 @@ def compose_weekly(context: Context, digest: WeeklyDigest, now: datetime) -> Pla
     Raises TemplateError.
     """
     config = context.config
-    dedup_key = f"weekly|{ledger_address(digest.recipient.email)}|{iso_week(digest.as_of)}"
-    message_id = make_message_id("weekly", dedup_key, config.mail.sender)
+    kind = weekly_kind(digest)
+    dedup_key = f"{kind}|{ledger_address(digest.recipient.email)}|{iso_week(digest.as_of)}"
+    message_id = make_message_id(kind, dedup_key, config.mail.sender)
     rendered = context.renderer.weekly(digest)
     message = build_message(
         rendered,
@@ -101,7 +136,7 @@ def compose_weekly(context: Context, digest: WeeklyDigest, now: datetime) -> Pla
         date=now.astimezone(config.zone),
     )
     return PlannedMessage(
-        kind="weekly",
+        kind=kind,
         dedup_key=dedup_key,
         message_id=message_id,
         recipients=(digest.recipient.email,),
@@ -125,23 +160,32 @@ async def run_weekly(
         for d in plan_weekly(context, as_of)
         if context.config.digest.send_when_empty or not d.is_empty
     ]
-    planned = [compose_weekly(context, digest, now) for digest in digests]
-    with context.database.session(read_only=True) as session:
-        already = store.existing_dedup_keys(session, [p.dedup_key for p in planned])
-    planned = [p for p in planned if p.dedup_key not in already]
-    report.due = len(planned)
-    report.planned = [
-        MessageOutcome(p.message_id, p.recipients, p.subject, "planned") for p in planned
-    ]
-    if dry_run:
-        return report
-    try:
-        with context.database.session() as session:
-            store.record_plan(session, planned, (), now=now)
+    composed = [compose_weekly(context, digest, now) for digest in digests]
+    for attempt in range(2):
+        with context.database.session(read_only=True) as session:
+            already = store.existing_dedup_keys(session, [p.dedup_key for p in composed])
+        planned = [p for p in composed if p.dedup_key not in already]
+        report.due = len(planned)
+        report.planned = [
+            MessageOutcome(p.message_id, p.recipients, p.subject, "planned") for p in planned
+        ]
+        if dry_run:
+            return report
+        try:
+            with context.database.session() as session:
+                store.record_plan(session, planned, (), now=now)
+        except StoreConflict:
+            # Another process recorded some of this week's digests at the same moment:
+            # theirs stand, and the ones it did not plan are recorded on the next pass.
+            if attempt:
+                raise
+            log.info(
+                "another run recorded weekly digests for %s first; checking again",
+                iso_week(as_of),
+            )
+            continue
         report.recorded_messages = len(planned)
-    except StoreConflict:
-        # Another process recorded this week's digests at the same moment: theirs stand.
-        log.info("another run recorded the weekly digests for %s first", iso_week(as_of))
+        break
     log.info(
         "weekly digest run for %s: %d digest(s) recorded, %d already sent this week",
         iso_week(as_of),
@@ -163,7 +207,7 @@ def write_weekly_preview(
     written: list[Path] = []
     for digest in digests:
         planned = compose_weekly(context, digest, now)
-        stem = f"weekly-{digest.week}-{ledger_address(digest.recipient.email)}"
+        stem = f"{weekly_kind(digest)}-{digest.week}-{ledger_address(digest.recipient.email)}"
         eml, html = folder / f"{stem}.eml", folder / f"{stem}.html"
         eml.write_bytes(planned.raw)
         html.write_text(context.renderer.weekly(digest).html, encoding="utf-8")

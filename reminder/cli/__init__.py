@@ -8,7 +8,6 @@ that needs them, so `reminder --help` stays quick.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -16,10 +15,8 @@ from datetime import date
 from pathlib import Path
 
 from reminder import __version__
-from reminder.cli import data, mail
+from reminder.cli import data, mail, service, workflow
 from reminder.errors import ReminderError
-
-log = logging.getLogger("reminder")
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -146,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     outbox_commands.add_parser("retry", help="put failed messages back in the queue").set_defaults(
         handler=mail.cmd_outbox_retry
     )
+    workflow.add_parsers(commands)
+    service.add_parsers(commands)
     return parser
 
 

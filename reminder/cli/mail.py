@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ def build_context(config: Config, database: Database) -> Context:
 
     Raises ConfigError, TemplateError.
     """
+    from reminder.cli.workflow import calendar_attachments
     from reminder.credentials import resolve_secret
     from reminder.jobs import Context
     from reminder.mailer import open_transport
@@ -37,7 +37,13 @@ def build_context(config: Config, database: Database) -> Context:
     def transport() -> Transport:
         return open_transport(config.mail, config.smtp, password=password)
 
-    return Context(config, database, renderer, open_transport=transport)
+    return Context(
+        config,
+        database,
+        renderer,
+        open_transport=transport,
+        attachments=calendar_attachments(config, database),
+    )
 
 
 def _now() -> datetime:
@@ -69,6 +75,9 @@ def cmd_due(args: argparse.Namespace) -> int:
 
 def cmd_run_once(args: argparse.Namespace) -> int:
     """`reminder run-once`: one pass now: decide, record, deliver, retry what is pending."""
+    # asyncio alone takes longer to import than the rest of the CLI: not for --help.
+    import asyncio
+
     from reminder.jobs import run_job
 
     config = load(args)

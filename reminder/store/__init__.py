@@ -3,6 +3,9 @@
 - `agreements`: importing validated rows, supersession, agreement history.
 - `views`: agreements read as plain AgreementView values, streamed.
 - `ledger`: reminders decided, the messages that carry them, their delivery, job runs.
+- `workflow`: renew, amend, retire, reinstate, snooze.
+- `record`: an agreement's whole record for `show`; calendar events a change replaced.
+- `runs`: job runs, service instances and the server lock, for `serve`, `status`, `health`.
 
 Time is passed in (`now`), never read from the clock. This package, `models` and `db`
 are the only places that import SQLAlchemy.
@@ -38,24 +41,71 @@ from reminder.store.ledger import (
     retry_delay,
     start_job_run,
 )
+from reminder.store.record import (
+    AgreementRecord,
+    Delivery,
+    HistoryEntry,
+    SentReminder,
+    agreement_record,
+    replaced_events,
+)
+from reminder.store.runs import (
+    FailingMessage,
+    InstanceView,
+    JobRunView,
+    ServerLock,
+    last_finished_run,
+    last_job_run,
+    last_successful_run,
+    live_instances,
+    oldest_failing_message,
+    prune_instances,
+    prune_job_runs,
+    record_heartbeat,
+    remove_instance,
+    server_lock,
+)
 from reminder.store.views import (
     EventView,
     changes_since,
     get_agreement_view,
     iter_agreement_views,
 )
+from reminder.store.workflow import (
+    Amendment,
+    Reinstatement,
+    Renewal,
+    amend_agreement,
+    reinstate_agreement,
+    renew_agreement,
+    retire_agreement,
+    snooze_agreement,
+)
 
 __all__ = [
+    "AgreementRecord",
+    "Amendment",
     "Attempt",
     "AttemptOutcome",
     "ClaimedMessage",
+    "Delivery",
     "EventView",
+    "FailingMessage",
+    "HistoryEntry",
     "ImportOutcome",
+    "InstanceView",
+    "JobRunView",
     "LedgerKey",
     "OutboxEntry",
     "PlannedMessage",
+    "Reinstatement",
+    "Renewal",
+    "SentReminder",
+    "ServerLock",
     "SupersessionChanges",
     "agreement_history",
+    "agreement_record",
+    "amend_agreement",
     "apply_import",
     "changes_since",
     "claim_message",
@@ -66,14 +116,29 @@ __all__ = [
     "get_agreement_view",
     "iter_agreement_views",
     "iter_agreements",
+    "last_finished_run",
+    "last_job_run",
+    "last_successful_run",
+    "live_instances",
     "message_counts",
+    "oldest_failing_message",
     "outbox_entries",
+    "prune_instances",
+    "prune_job_runs",
     "ready_message_ids",
     "record_attempt",
+    "record_heartbeat",
     "record_plan",
     "recorded_windows",
+    "reinstate_agreement",
+    "remove_instance",
+    "renew_agreement",
+    "replaced_events",
     "requeue_failed",
     "resupersede",
+    "retire_agreement",
     "retry_delay",
+    "server_lock",
+    "snooze_agreement",
     "start_job_run",
 ]
