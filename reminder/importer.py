@@ -59,6 +59,8 @@ _TRAILING_FRAGMENT = re.compile(
     re.DOTALL | re.IGNORECASE,
 )
 _NON_ALPHANUMERIC = re.compile(r"[\W_]+")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +71,18 @@ class RowProblem:
     line: int
     reason: str
 
+    def __post_init__(self) -> None:
+        # A reason quotes cell values, and a quoted cell may hold a line break: the
+        # report must stay one line per problem.
+        object.__setattr__(self, "reason", one_line(self.reason))
+
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.reason}"
+
+
+def one_line(text: str) -> str:
+    """Return `text` with line breaks and other control characters shown as escapes."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +92,9 @@ class TableWarning:
     file: str
     line: int
     text: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", one_line(self.text))
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.text}"
@@ -108,10 +123,17 @@ def normalize_key(text: str) -> str:
     "Doğu Akdeniz Üniversitesi" and "DOGU AKDENIZ UNIVERSITESI" give the same key.
     """
     decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
+    # Combining marks are never ASCII, so only the non-ASCII characters are looked at: an
+    # import normalizes two keys per row, and most names are ASCII.
+    bare = _NON_ASCII.sub(_unless_combining, decomposed).casefold()
     # NFKD leaves the Turkish dotless i alone, yet "Işık" and "ISIK" must meet.  # noqa: RUF003
     dotted = bare.replace("\N{LATIN SMALL LETTER DOTLESS I}", "i")
     return " ".join(_NON_ALPHANUMERIC.sub(" ", dotted).split())
+
+
+def _unless_combining(match: re.Match[str]) -> str:
+    """Return the matched character, or "" when it is a combining mark."""
+    return "" if unicodedata.combining(match[0]) else match[0]
 
 
 _HEADER_FIELDS = {
@@ -188,6 +210,8 @@ def count_lines(path: Path, *, fmt: str = "auto", sheet: str | None = None) -> i
 
 
 def _cell_text(value: object) -> str:
+    if type(value) is str:  # every cell of a text table: the common case, first
+        return value
     if value is None:
         return ""
     if isinstance(value, datetime):

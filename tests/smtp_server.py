@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import random
 import ssl
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -75,6 +77,63 @@ class Faults:
     auth_in_clear: bool = False
 
 
+class EveryAddress(Mapping[str, str]):
+    """`Faults.rcpt_replies` that give `reply` to RCPT for whatever address is asked."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+
+    def __getitem__(self, address: str) -> str:
+        return self.reply
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+#: Picks the faults of one session from its number (0, 1, ...); see RandomFaults.
+FaultPlan = Callable[[int], Faults]
+
+
+class RandomFaults:
+    """A FaultPlan failing a share of the sessions, each with a fault drawn at random.
+
+    `rate` is the share of sessions that fail: of every BLOCK sessions in a row,
+    round(rate * BLOCK) fail, at places drawn at random, so the share holds over a short
+    run too. A failing session gets one of `kinds` (name -> Faults), drawn evenly. The
+    draws come from a Random seeded with `seed`: a run is repeatable when sessions open in
+    the same order. `injected` counts the faults handed out by name; set `enabled` to
+    False to serve well from the next session on.
+    """
+
+    BLOCK = 20
+
+    def __init__(self, kinds: Mapping[str, Faults], *, rate: float, seed: int) -> None:
+        self.kinds = dict(kinds)
+        self.failing_per_block = round(rate * self.BLOCK)
+        self.enabled = True
+        self.injected: Counter[str] = Counter()
+        self._random = random.Random(seed)
+        self._block: list[bool] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, session: int) -> Faults:
+        with self._lock:
+            if not self.enabled:
+                return Faults()
+            if not self._block:
+                self._block = [True] * self.failing_per_block
+                self._block += [False] * (self.BLOCK - self.failing_per_block)
+                self._random.shuffle(self._block)
+            if not self._block.pop():
+                return Faults()
+            name = self._random.choice(sorted(self.kinds))
+            self.injected[name] += 1
+            return self.kinds[name]
+
+
 @dataclass(frozen=True)
 class ReceivedMessage:
     """A message the server received.
@@ -116,7 +175,8 @@ class SmtpTestServer:
     clear; with "none" it never offers TLS, so AUTH cannot succeed unless
     `faults.auth_in_clear` allows it. Sessions are numbered
     from 0 in the order clients connect. `idle_timeout_seconds` is how long the server
-    waits for a command before hanging up.
+    waits for a command before hanging up. `fault_plan`, when given, picks each
+    session's faults instead of `faults` (which still decides the AUTH-in-clear setting).
     """
 
     def __init__(
@@ -127,12 +187,14 @@ class SmtpTestServer:
         credentials: tuple[str, str] | None = (USERNAME, PASSWORD),
         faults: Faults = Faults(),
         idle_timeout_seconds: float = 300.0,
+        fault_plan: FaultPlan | None = None,
     ) -> None:
         if tls != "none" and certificate_authority is None:
             raise ValueError(f"tls={tls!r} needs a certificate_authority")
         self.tls = tls
         self.credentials = credentials
         self.faults = faults
+        self.fault_plan = fault_plan
         self.host = HOST
         self.port = 0
         self._lock = threading.Lock()
@@ -214,6 +276,12 @@ class SmtpTestServer:
             self._session_count += 1
             return self._session_count - 1
 
+    def _faults_for(self, session: int | None) -> Faults:
+        """Return the faults of session number `session` (None: aiosmtpd's own check)."""
+        if session is None:
+            return Faults()
+        return self.fault_plan(session) if self.fault_plan is not None else self.faults
+
     def _record_command(self, command: ServerCommand) -> None:
         with self._lock:
             self._commands.append(command)
@@ -272,6 +340,7 @@ class StartSmtpServer(Protocol):
         credentials: tuple[str, str] | None = (USERNAME, PASSWORD),
         faults: Faults = Faults(),
         idle_timeout_seconds: float = 300.0,
+        fault_plan: FaultPlan | None = None,
     ) -> SmtpTestServer: ...
 
 
@@ -329,7 +398,7 @@ class _RecordingSMTP(SMTP):
         super().__init__(handler, **options)
         self.owner = owner
         self.number = owner._open_session()
-        self.faults = owner.faults if self.number is not None else Faults()
+        self.faults = owner._faults_for(self.number)
         self.message_accepted = False
         self._verb = ""
         self._greeted = False
