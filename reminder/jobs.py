@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from email.policy import SMTP
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import SMTP, default
 from pathlib import Path
 
 from reminder import store
@@ -440,16 +442,25 @@ def write_preview(context: Context, plan: ReminderPlan, folder: Path, now: datet
 
     Returns the files written.
     """
-    folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for digest in plan.digests:
-        planned = compose_reminder(context, digest, now)
         stem = f"reminder-{plan.as_of.isoformat()}-{ledger_address(digest.recipient.email)}"
-        eml, html = folder / f"{stem}.eml", folder / f"{stem}.html"
-        eml.write_bytes(planned.raw)
-        html.write_text(context.renderer.reminder(digest).html, encoding="utf-8")
-        written += [eml, html]
+        written += write_preview_files(folder, stem, compose_reminder(context, digest, now))
     return written
+
+
+def write_preview_files(folder: Path, stem: str, planned: PlannedMessage) -> list[Path]:
+    """Write one composed message as STEM.eml and its HTML part as STEM.html.
+
+    The HTML is taken from the message itself, so the preview is exactly what is sent.
+    Returns the two paths.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    eml, html = folder / f"{stem}.eml", folder / f"{stem}.html"
+    eml.write_bytes(planned.raw)
+    body = message_from_bytes(planned.raw, policy=default).get_body(("html",))
+    html.write_text(body.get_content() if isinstance(body, EmailMessage) else "", encoding="utf-8")
+    return [eml, html]
 
 
 async def run_job(

@@ -23,6 +23,7 @@ from reminder.jobs import (
     deliver_pending,
     ledger_address,
     make_message_id,
+    write_preview_files,
 )
 from reminder.render import build_message, parse_address
 from reminder.store import PlannedMessage
@@ -203,13 +204,8 @@ def write_weekly_preview(
 
     Returns the files written.
     """
-    folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for digest in digests:
-        planned = compose_weekly(context, digest, now)
         stem = f"{weekly_kind(digest)}-{digest.week}-{ledger_address(digest.recipient.email)}"
-        eml, html = folder / f"{stem}.eml", folder / f"{stem}.html"
-        eml.write_bytes(planned.raw)
-        html.write_text(context.renderer.weekly(digest).html, encoding="utf-8")
-        written += [eml, html]
+        written += write_preview_files(folder, stem, compose_weekly(context, digest, now))
     return written
