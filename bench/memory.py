@@ -1,0 +1,91 @@
+"""(d) Memory: the peak resident set of `reminder run-once` in a child process.
+
+Two runs per repetition, from an empty ledger: the backlog day (the first run ever, when
+every agreement already within a window is due: the biggest run there is) and the day
+after it (a steady day). Both send to the sink; each peak comes from os.wait4 for that
+child alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from bench.databases import Target, clear_ledger
+from bench.processes import reminder_command, run
+from bench.stats import Samples
+
+
+@dataclass
+class MemoryFigures:
+    """Peak RSS in MB of run-once on the backlog day and on the steady day after it."""
+
+    backlog: Samples = field(default_factory=lambda: Samples("MB"))
+    steady: Samples = field(default_factory=lambda: Samples("MB"))
+
+
+def measure_run_once_memory(
+    target: Target, config: Path, day: date, *, repeat: int
+) -> MemoryFigures:
+    """Run `reminder run-once --as-of DAY-1`, then `--as-of DAY`, `repeat` times.
+
+    Raises RuntimeError when a run fails.
+    """
+    figures = MemoryFigures()
+    for _ in range(repeat):
+        database = target.open()
+        try:
+            clear_ledger(database)
+        finally:
+            database.close()
+        for as_of, peaks in ((day - timedelta(days=1), figures.backlog), (day, figures.steady)):
+            command = reminder_command(config, "run-once", "--as-of", as_of.isoformat())
+            peaks.add(run(command).check("reminder run-once").peak_rss_mb)
+    return figures
+
+
+def memory_breakdown(target: Target, config_path: Path, day: date) -> str:
+    """Return where the memory of the backlog run goes, measured in-process by tracemalloc.
+
+    Follows the steps of jobs.run_reminders (plan, compose every digest, record them all
+    in one transaction) and reports what is held after each; the recording is rolled
+    back. Python's own objects only: the interpreter and the libraries come on top.
+    """
+    import tracemalloc
+    from datetime import UTC, datetime, time
+
+    from reminder import store
+    from reminder.cli.mail import build_context
+    from reminder.config import load_config
+    from reminder.jobs import compose_reminder, plan_reminders
+
+    database = target.open()
+    try:
+        clear_ledger(database)
+        context = build_context(load_config(str(config_path)), database)
+        backlog = day - timedelta(days=1)
+        now = datetime.combine(backlog, time(8), tzinfo=UTC)
+        tracemalloc.start()
+        plan = plan_reminders(context, backlog)
+        after_plan, _ = tracemalloc.get_traced_memory()
+        planned = [compose_reminder(context, digest, now) for digest in plan.digests]
+        after_compose, _ = tracemalloc.get_traced_memory()
+        with database.session() as session:
+            store.record_plan(session, planned, plan.skipped, now=now)
+            session.rollback()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    finally:
+        database.close()
+    raw = sum(len(message.raw) for message in planned)
+    due = max(plan.due_count, 1)
+    return "\n".join(
+        [
+            f"backlog day {backlog}: {plan.due_count:,} due in {len(plan.digests):,} digests",
+            f"after plan_reminders: {after_plan / 1e6:.1f} MB held",
+            f"after composing every digest: {after_compose / 1e6:.1f} MB held, of which the "
+            f"rendered messages {raw / 1e6:.1f} MB ({raw / due / 1e3:.1f} kB per due reminder)",
+            f"peak while recording them in one transaction: {peak / 1e6:.1f} MB",
+        ]
+    )
