@@ -214,14 +214,26 @@ def iter_agreements(
     iterating: MariaDB/MySQL streams over the connection and cannot interleave them
     (collect into a list first if you must).
     """
-    statement = select(Agreement).order_by(Agreement.effective_until, Agreement.id)
-    if lifecycles is not None:
-        statement = statement.where(Agreement.lifecycle.in_(list(lifecycles)))
-    if until_from is not None:
-        statement = statement.where(Agreement.effective_until >= until_from)
-    if until_to is not None:
-        statement = statement.where(Agreement.effective_until <= until_to)
+    statement = (
+        select(Agreement)
+        .where(*agreement_filters(lifecycles, until_from, until_to))
+        .order_by(Agreement.effective_until, Agreement.id)
+    )
     yield from session.scalars(statement.execution_options(yield_per=STREAM_BATCH_ROWS))
+
+
+def agreement_filters(
+    lifecycles: Collection[Lifecycle] | None, until_from: date | None, until_to: date | None
+) -> list[ColumnElement[bool]]:
+    """Return the WHERE conditions for a lifecycle set and an inclusive end-date range."""
+    conditions: list[ColumnElement[bool]] = []
+    if lifecycles is not None:
+        conditions.append(Agreement.lifecycle.in_(list(lifecycles)))
+    if until_from is not None:
+        conditions.append(Agreement.effective_until >= until_from)
+    if until_to is not None:
+        conditions.append(Agreement.effective_until <= until_to)
+    return conditions
 
 
 def get_agreement(session: Session, agreement_id: int) -> Agreement | None:

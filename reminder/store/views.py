@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from reminder.models import Agreement, AgreementEvent
 from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
+from reminder.store.agreements import agreement_filters
 
 #: Rows fetched per round trip while streaming.
 STREAM_BATCH_ROWS = 2000
@@ -99,13 +100,11 @@ def iter_agreement_views(
     Filters as store.iter_agreements (both date bounds inclusive). Do not run other
     statements on `session` while iterating (MariaDB streams over the connection).
     """
-    statement = select(*_COLUMNS).order_by(Agreement.effective_until, Agreement.id)
-    if lifecycles is not None:
-        statement = statement.where(Agreement.lifecycle.in_(list(lifecycles)))
-    if until_from is not None:
-        statement = statement.where(Agreement.effective_until >= until_from)
-    if until_to is not None:
-        statement = statement.where(Agreement.effective_until <= until_to)
+    statement = (
+        select(*_COLUMNS)
+        .where(*agreement_filters(lifecycles, until_from, until_to))
+        .order_by(Agreement.effective_until, Agreement.id)
+    )
     for row in session.execute(statement.execution_options(yield_per=STREAM_BATCH_ROWS)):
         yield _view(row)
 
