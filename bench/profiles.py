@@ -5,6 +5,7 @@ from __future__ import annotations
 import cProfile
 import io
 import pstats
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -42,8 +43,10 @@ def summarise(profiler: cProfile.Profile, *, lines: int = 25) -> str:
 
 
 def _short(file: str) -> str:
-    """Return `file` relative to the repository or to site-packages."""
+    """Return `file` relative to the repository, site-packages or the standard library."""
     if file.startswith(_HOME):
         return file[len(_HOME) :]
-    marker = "site-packages/"
-    return file[file.index(marker) + len(marker) :] if marker in file else file
+    if "site-packages/" in file:
+        return file.split("site-packages/", 1)[1]
+    standard = re.search(r"/lib/python3\.\d+/(.*)", file)
+    return standard[1] if standard else file

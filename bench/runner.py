@@ -108,7 +108,11 @@ def _measure_size(
     )
     figures = SizeResults(size, kind)
     try:
-        figures.database_version = databases.server_version(target) if kind != "sqlite" else ""
+        if kind != "sqlite":
+            figures.database_version = databases.server_version(target)
+            line = f"database server: {figures.database_version}"
+            if line not in results.versions:
+                results.versions.append(line)
         label = f"{kind}, N={size:,}"
         if "import" in options.parts:
             figures.importing = _timed_step(
@@ -208,10 +212,12 @@ def _measure_idle(options: Options, results: Results) -> None:
         smtp_port=25,
         outbox=options.workdir / "outbox",
     )
-    results.idle, results.idle_note = _timed_step(
+    results.idle, output = _timed_step(
         "(f) idle serve",
         lambda: measure_idle(config_path, samples=options.repeat, seconds=options.idle_seconds),
     )
+    # What serve logged, with this machine's folders left out.
+    results.idle_note = output.replace(str(options.workdir), options.workdir.name)
     databases.drop(target)
 
 
@@ -236,7 +242,7 @@ def _explain(results: Results, options: Options) -> None:
         "recorded messages over one connection, like deliver_pending",
         "(d) `python -m reminder --config config-sqlite-N.toml run-once --as-of DAY` "
         "on the backlog day (empty ledger), then on the steady day after it; the peak RSS "
-        "of each child from os.wait4",
+        "of each, read by bench.childrusage (getrusage(RUSAGE_CHILDREN) in a small parent)",
         "(e) each a fresh `python` process, bytecode cached (PYTHONDONTWRITEBYTECODE unset)",
         f"PostgreSQL: {options.postgres_url or 'not measured'} "
         f"(sizes {', '.join(f'{s:,}' for s in options.postgres_sizes)}), a database "
