@@ -26,10 +26,10 @@ from reminder.db import Database
 from reminder.digest import DueItem, Recipient, ReminderDigest, Router, build_digests, urgency
 from reminder.errors import StoreConflict
 from reminder.mailer import Envelope, Transport
-from reminder.records import AgreementView, Lifecycle
+from reminder.records import AgreementView
 from reminder.render import Attachment, Renderer, build_message, parse_address
-from reminder.store import LedgerKey, PlannedMessage
-from reminder.windows import WindowRules, decide, window_horizon
+from reminder.store import ClaimedMessage, LedgerKey, PlannedMessage
+from reminder.windows import Decision, WindowRules, decide, window_horizon
 
 log = logging.getLogger(__name__)
 
@@ -141,61 +141,85 @@ def plan_reminders(context: Context, as_of: date) -> ReminderPlan:
     """Decide which reminders are due on `as_of`, reading the store and writing nothing.
 
     Only active agreements whose effective-until lies within the largest window ahead
-    or the notice lookback behind are read, so the cost follows what can be due.
+    or the notice lookback behind are read, with the ledger's entries for them in the
+    same query, so the cost follows what can be due.
     Recipients are told apart by address, as the ledger keys them: a coordinator
     listed under two rules (the address in another case, the name spelled otherwise)
     gets one digest, under the first entry's name.
     """
-    rules, router = context.rules, context.router
+    rules = context.rules
     ahead, behind = window_horizon(rules)
     plan = ReminderPlan(as_of)
     due: list[tuple[Recipient, DueItem]] = []
-    canonical: dict[str, Recipient] = {}
-    for coordinator in context.config.coordinators:
-        canonical.setdefault(
-            ledger_address(coordinator.email), Recipient(coordinator.email, coordinator.name)
-        )
+    route = _RouteCache(context)
+    # The rule depends only on these arguments, and a run sees many agreements ending
+    # on the same day with nothing recorded yet: decide each combination once.
+    decisions: dict[tuple[date, frozenset[int], date | None], Decision] = {}
+
+    def decided(until: date, recorded: frozenset[int], snoozed: date | None) -> Decision:
+        key = (until, recorded, snoozed)
+        decision = decisions.get(key)
+        if decision is None:
+            decision = decisions[key] = decide(until, as_of, rules, recorded, snoozed_until=snoozed)
+        return decision
+
     with context.database.session(read_only=True) as session:
-        candidates = list(
-            store.iter_agreement_views(
-                session,
-                lifecycles={Lifecycle.ACTIVE},
-                until_from=as_of - timedelta(days=behind),
-                until_to=as_of + timedelta(days=ahead),
-            )
+        candidates = store.iter_reminder_candidates(
+            session,
+            until_from=as_of - timedelta(days=behind),
+            until_to=as_of + timedelta(days=ahead),
         )
-        recorded = store.recorded_windows(session, [(a.id, a.effective_until) for a in candidates])
-    for agreement in candidates:
-        left = days_left(agreement.effective_until, as_of)
-        recipients = router.recipients(agreement)
-        if not recipients:
-            decision = decide(
-                agreement.effective_until, as_of, rules, (), snoozed_until=agreement.snoozed_until
-            )
-            if decision.due is not None:
-                plan.unrouted.append(DueItem(agreement, decision.due, left))
-            continue
-        by_address: dict[str, Recipient] = {}
-        for recipient in recipients:
-            address = ledger_address(recipient.email)
-            by_address.setdefault(address, canonical.setdefault(address, recipient))
-        for address, recipient in by_address.items():
-            decision = decide(
-                agreement.effective_until,
-                as_of,
-                rules,
-                recorded.get((agreement.id, agreement.effective_until, address), ()),
-                snoozed_until=agreement.snoozed_until,
-            )
-            if decision.due is None:
+        for agreement, recorded in candidates:
+            until, snoozed = agreement.effective_until, agreement.snoozed_until
+            recipients = route(agreement)
+            if not recipients:
+                decision = decided(until, _NONE_RECORDED, snoozed)
+                if decision.due is not None:
+                    plan.unrouted.append(DueItem(agreement, decision.due, days_left(until, as_of)))
                 continue
-            due.append((recipient, DueItem(agreement, decision.due, left)))
-            plan.skipped += [
-                LedgerKey(agreement.id, agreement.effective_until, window, address)
-                for window in decision.skipped
-            ]
+            for address, recipient in recipients:
+                decision = decided(until, recorded.get(address, _NONE_RECORDED), snoozed)
+                if decision.due is None:
+                    continue
+                due.append((recipient, DueItem(agreement, decision.due, days_left(until, as_of))))
+                plan.skipped += [
+                    LedgerKey(agreement.id, until, window, address) for window in decision.skipped
+                ]
     plan.digests = build_digests(due, as_of)
     return plan
+
+
+_NONE_RECORDED: frozenset[int] = frozenset()
+
+
+class _RouteCache:
+    """Recipients by ledger address for each routing-relevant part of an agreement.
+
+    Routing reads only the coordinator address, the country code and the programme;
+    a run routes tens of thousands of agreements over a few hundred such combinations.
+    """
+
+    def __init__(self, context: Context) -> None:
+        self._router = context.router
+        self._canonical: dict[str, Recipient] = {}
+        for coordinator in context.config.coordinators:
+            self._canonical.setdefault(
+                ledger_address(coordinator.email), Recipient(coordinator.email, coordinator.name)
+            )
+        self._routes: dict[tuple[str | None, str | None, str], tuple[tuple[str, Recipient], ...]]
+        self._routes = {}
+
+    def __call__(self, agreement: AgreementView) -> tuple[tuple[str, Recipient], ...]:
+        """Return (ledger address, recipient) pairs for `agreement`; empty when unrouted."""
+        key = (agreement.coordinator_email, agreement.country_code, agreement.programme)
+        found = self._routes.get(key)
+        if found is None:
+            by_address: dict[str, Recipient] = {}
+            for recipient in self._router.recipients(agreement):
+                address = ledger_address(recipient.email)
+                by_address.setdefault(address, self._canonical.setdefault(address, recipient))
+            found = self._routes[key] = tuple(by_address.items())
+        return found
 
 
 def ledger_address(email: str) -> str:
@@ -277,34 +301,37 @@ async def run_reminders(
 ) -> RunReport:
     """Run the reminder job for `as_of`: decide, record, deliver, and retry what is pending.
 
-    A dry run decides and renders but records and sends nothing. Returns the report.
+    Every digest is recorded (its message, its ledger entries and the windows its
+    recipient jumped over, in one transaction with the digests batched with it) before
+    the first SMTP conversation. A dry run decides and renders but records and sends
+    nothing. Returns the report.
     Raises TemplateError, StoreError.
     """
     report = RunReport("reminders", as_of, dry_run=dry_run)
-    for attempt in range(2):
+    if dry_run:
         plan = plan_reminders(context, as_of)
-        planned = [compose_reminder(context, digest, now) for digest in plan.digests]
         report.due, report.skipped, report.unrouted = (
             plan.due_count,
             len(plan.skipped),
             plan.unrouted,
         )
         report.planned = [
-            MessageOutcome(p.message_id, p.recipients, p.subject, "planned") for p in planned
+            _planned_outcome(compose_reminder(context, digest, now)) for digest in plan.digests
         ]
-        if dry_run:
-            return report
+        return report
+    for attempt in range(2):
+        plan = plan_reminders(context, as_of)
+        report.unrouted = plan.unrouted
         try:
-            with context.database.session() as session:
-                store.record_plan(session, planned, plan.skipped, now=now)
+            _record_plan(context, plan, report, now)
         except StoreConflict:
             # Another process recorded some of the same decisions first; decide again
-            # against the ledger as it now stands. Twice in a row means a real problem.
+            # against the ledger as it now stands (what this run recorded already is
+            # in it). Twice in a row means a real problem.
             if attempt:
                 raise
             log.info("another run recorded reminders for %s first; deciding again", as_of)
             continue
-        report.recorded_messages = len(planned)
         break
     for item in report.unrouted:
         log.error(
@@ -323,6 +350,56 @@ async def run_reminders(
     )
     report.delivery = await deliver_pending(context, now=now)
     return report
+
+
+#: A reminder run records its digests in transactions of about this many message bytes:
+#: the first run over a large portfolio composes hundreds of digests of hundreds of
+#: kilobytes, and holding them all until one commit would make its memory grow with
+#: the backlog.
+RECORD_BATCH_BYTES = 4 * 1024 * 1024
+
+
+def _record_plan(context: Context, plan: ReminderPlan, report: RunReport, now: datetime) -> None:
+    """Compose and record `plan`'s digests batch by batch; count them into `report`.
+
+    Each digest goes into the same transaction as the windows its recipient skipped,
+    so a crash between batches leaves every decision either recorded with its message
+    or not recorded at all (decided again by the next run).
+    Raises StoreConflict (the batch under way is rolled back), TemplateError.
+    """
+    skipped: dict[str, list[LedgerKey]] = {}
+    for key in plan.skipped:
+        skipped.setdefault(key.recipient, []).append(key)
+    batch: list[PlannedMessage] = []
+    batch_skipped: list[LedgerKey] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal batch, batch_skipped, size
+        if not batch and not batch_skipped:
+            return
+        with context.database.session() as session:
+            store.record_plan(session, batch, batch_skipped, now=now, as_of=plan.as_of)
+        report.due += sum(len(message.reminder_keys) for message in batch)
+        report.skipped += len(batch_skipped)
+        report.recorded_messages += len(batch)
+        report.planned += [_planned_outcome(message) for message in batch]
+        batch, batch_skipped, size = [], [], 0
+
+    for digest in plan.digests:
+        message = compose_reminder(context, digest, now)
+        batch.append(message)
+        batch_skipped += skipped.pop(ledger_address(digest.recipient.email), [])
+        size += len(message.raw)
+        if size >= RECORD_BATCH_BYTES:
+            flush()
+    # Skipped windows always belong to a recipient with a digest; kept for safety.
+    batch_skipped += [key for keys in skipped.values() for key in keys]
+    flush()
+
+
+def _planned_outcome(message: PlannedMessage) -> MessageOutcome:
+    return MessageOutcome(message.message_id, message.recipients, message.subject, "planned")
 
 
 def claim_lease(smtp: SmtpConfig) -> timedelta:
@@ -352,51 +429,50 @@ async def deliver_pending(context: Context, *, now: datetime) -> DeliveryReport:
     def current() -> datetime:
         return now + timedelta(seconds=time.monotonic() - started)
 
+    sender = parse_address(context.config.mail.sender).addr_spec
     with database.session(read_only=True) as session:
-        ready = store.ready_message_ids(session, now=now)
+        ready = iter(store.ready_message_ids(session, now=now))
     transport: Transport | None = None
+    sent: tuple[ClaimedMessage, store.Attempt] | None = None
     try:
-        for message_pk in ready:
-            if context.stop_requested():
-                log.info("stopping: the messages not yet sent stay pending for the next run")
-                break
+        while True:
+            stopping = context.stop_requested()
+            # One transaction records what the server said to the last message and
+            # claims the next: a commit (an fsync on SQLite) per message, not two.
             with database.session() as session:
-                claimed = store.claim_message(session, message_pk, now=current(), lease=lease)
+                if sent is not None:
+                    status = store.record_attempt(session, *sent, now=current())
+                claimed = (
+                    None
+                    if stopping
+                    else store.claim_next_message(session, ready, now=current(), lease=lease)
+                )
+            if sent is not None:
+                _report_outcome(report, sent[0], status)
+                sent = None
             if claimed is None:
-                continue  # another process has it, or it was settled meanwhile
+                if stopping:
+                    log.info("stopping: the messages not yet sent stay pending for the next run")
+                break
             if transport is None:
                 transport = context.open_transport()
             result = await transport.send(
                 claimed.raw,
-                Envelope(parse_address(context.config.mail.sender).addr_spec, claimed.recipients),
+                Envelope(sender, claimed.recipients),
                 claimed.message_id,
             )
-            attempt = store.Attempt(
-                accepted=frozenset(result.accepted),
-                refused={
-                    address: (f"{r.code} {r.message}", r.permanent)
-                    for address, r in result.refused.items()
-                },
-                error=None if result.error is None else (str(result.error), result.error.permanent),
-            )
-            with database.session() as session:
-                status = store.record_attempt(session, claimed, attempt, now=current())
-            report.messages.append(
-                MessageOutcome(
-                    claimed.message_id,
-                    claimed.recipients,
-                    claimed.subject,
-                    status.state,
-                    status.last_error,
-                )
-            )
-            log.info(
-                "message %s (%s) to %s: %s%s",
-                claimed.message_id,
-                claimed.dedup_key[:120],
-                ", ".join(claimed.recipients),
-                status.state,
-                f" ({status.last_error})" if status.last_error else "",
+            sent = (
+                claimed,
+                store.Attempt(
+                    accepted=frozenset(result.accepted),
+                    refused={
+                        address: (f"{r.code} {r.message}", r.permanent)
+                        for address, r in result.refused.items()
+                    },
+                    error=None
+                    if result.error is None
+                    else (str(result.error), result.error.permanent),
+                ),
             )
     finally:
         if transport is not None:
@@ -406,6 +482,24 @@ async def deliver_pending(context: Context, *, now: datetime) -> DeliveryReport:
     report.sent = sum(1 for m in report.messages if m.status == "sent")
     report.pending, report.failed = counts.get("pending", 0), counts.get("failed", 0)
     return report
+
+
+def _report_outcome(
+    report: DeliveryReport, claimed: ClaimedMessage, status: store.AttemptOutcome
+) -> None:
+    report.messages.append(
+        MessageOutcome(
+            claimed.message_id, claimed.recipients, claimed.subject, status.state, status.last_error
+        )
+    )
+    log.info(
+        "message %s (%s) to %s: %s%s",
+        claimed.message_id,
+        claimed.dedup_key[:120],
+        ", ".join(claimed.recipients),
+        status.state,
+        f" ({status.last_error})" if status.last_error else "",
+    )
 
 
 def iter_due_rows(plan: ReminderPlan) -> Iterator[dict[str, object]]:

@@ -316,6 +316,9 @@ class Reminder(Base):
         UniqueConstraint(
             "agreement_id", "effective_until", "window_days", "recipient", name="uq_reminders_key"
         ),
+        # Each digest asks which events its recipient was sent that a renewal replaced
+        # (store.replaced_events): without this, one scan of the whole ledger a digest.
+        Index("ix_reminders_recipient_until", "recipient", "effective_until"),
         _MYSQL_TABLE_OPTIONS,
     )
 

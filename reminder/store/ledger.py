@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,16 +28,18 @@ from reminder.models import (
     ReminderState,
 )
 
-#: How many (agreement, date) pairs one ledger lookup asks for at once.
-LOOKUP_CHUNK = 500
 #: Retry delays grow from the first to the cap, doubling per attempt.
 FIRST_RETRY = timedelta(minutes=5)
 RETRY_CAP = timedelta(hours=6)
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class LedgerKey:
-    """(agreement, its effective-until date, window, recipient): at most one entry each."""
+class LedgerKey(NamedTuple):
+    """(agreement, its effective-until date, window, recipient): at most one entry each.
+
+    A named tuple rather than a dataclass: a first run over a large portfolio makes
+    one for every window it records as skipped, and a tuple is several times cheaper
+    to build.
+    """
 
     agreement_id: int
     effective_until: date
@@ -107,40 +109,18 @@ def _hash(dedup_key: str) -> str:
     return hashlib.sha256(dedup_key.encode("utf-8")).hexdigest()
 
 
-def recorded_windows(
-    session: Session, agreements: Sequence[tuple[int, date]]
-) -> dict[tuple[int, date, str], set[int]]:
-    """Return the windows already in the ledger per (agreement, effective-until, recipient).
-
-    Sent, queued and skipped entries all count: each window is recorded at most once.
-    """
-    found: dict[tuple[int, date, str], set[int]] = defaultdict(set)
-    ids = sorted({agreement_id for agreement_id, _ in agreements})
-    wanted = set(agreements)
-    for start in range(0, len(ids), LOOKUP_CHUNK):
-        chunk = ids[start : start + LOOKUP_CHUNK]
-        rows = session.execute(
-            select(
-                Reminder.agreement_id,
-                Reminder.effective_until,
-                Reminder.recipient,
-                Reminder.window_days,
-            ).where(Reminder.agreement_id.in_(chunk))
-        )
-        for agreement_id, until, recipient, window in rows:
-            if (agreement_id, until) in wanted:
-                found[(agreement_id, until, recipient)].add(window)
-    return dict(found)
-
-
 def record_plan(
     session: Session,
     messages: Sequence[PlannedMessage],
     skipped: Sequence[LedgerKey],
     *,
     now: datetime,
+    as_of: date | None = None,
 ) -> None:
     """Write the messages, their ledger entries and the skipped windows, all or nothing.
+
+    `as_of` is the run's day, recorded as when the skipped windows were decided
+    (default: the first message's day, else the date of `now`).
 
     Raises StoreConflict when another process recorded one of the same ledger keys or
     messages first (the unique constraints decide); the session is rolled back then.
@@ -170,9 +150,9 @@ def record_plan(
                 _entry(key, ReminderState.QUEUED, planned.as_of, now, message.id)
                 for key in planned.reminder_keys
             )
-        as_of = messages[0].as_of if messages else None
+        decided_on = as_of or (messages[0].as_of if messages else now.date())
         session.add_all(
-            _entry(key, ReminderState.SKIPPED, as_of or now.date(), now, None) for key in skipped
+            _entry(key, ReminderState.SKIPPED, decided_on, now, None) for key in skipped
         )
         session.flush()
     except IntegrityError as error:
@@ -240,7 +220,12 @@ def claim_message(
     )
     if claimed.rowcount != 1:
         return None
-    message = session.get_one(Message, message_pk)
+    # Plain columns, not an ORM object: a delivery pass claims every message it sends.
+    message_id, dedup_key, subject, raw = session.execute(
+        select(Message.message_id, Message.dedup_key, Message.subject, Message.raw).where(
+            Message.id == message_pk
+        )
+    ).one()
     recipients = session.scalars(
         select(MessageRecipient.address)
         .where(
@@ -249,14 +234,22 @@ def claim_message(
         )
         .order_by(MessageRecipient.id)
     ).all()
-    return ClaimedMessage(
-        message.id,
-        message.message_id,
-        message.dedup_key,
-        message.subject,
-        message.raw,
-        tuple(recipients),
-    )
+    return ClaimedMessage(message_pk, message_id, dedup_key, subject, raw, tuple(recipients))
+
+
+def claim_next_message(
+    session: Session, message_pks: Iterator[int], *, now: datetime, lease: timedelta
+) -> ClaimedMessage | None:
+    """Claim the first of `message_pks` that can be claimed (see claim_message).
+
+    Consumes `message_pks` up to that one. Returns it, or None when none is left.
+    """
+    for message_pk in message_pks:
+        claimed = claim_message(session, message_pk, now=now, lease=lease)
+        if claimed is not None:
+            return claimed
+        # else another process has it, or it was settled meanwhile
+    return None
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from smtp_server import (
 )
 from sqlalchemy import select
 
-from reminder import store
+from reminder import jobs, store
 from reminder.cli.workflow import calendar_attachments
 from reminder.config import Config, build_config
 from reminder.db import Database, open_database
@@ -752,6 +752,54 @@ def test_a_claim_lasts_its_lease_from_when_it_was_taken_in_a_long_delivery_pass(
     with db.session(read_only=True) as session:
         sent_at = session.scalars(select(Message.sent_at).order_by(Message.id)).all()
     assert sent_at[1] is not None and sent_at[1] >= NOW + timedelta(seconds=0.4)
+
+
+# --- recording in batches --------------------------------------------------------------
+
+
+def test_a_crash_between_recorded_batches_loses_nothing_and_repeats_nothing(
+    db: Database,
+    tmp_path: Path,
+    smtp_server: SmtpTestServer,
+    smtp_ca_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import_sample(db)
+    context = make_context(make_config(smtp_server, smtp_ca_file, tmp_path), db)
+    # One digest per transaction (the sample's two digests are far below the real
+    # batch size), and the process "dies" when it starts the second one.
+    monkeypatch.setattr(jobs, "RECORD_BATCH_BYTES", 1)
+    real_record_plan = store.record_plan
+    calls: list[int] = []
+
+    def dying_record_plan(*args: Any, **kwargs: Any) -> None:
+        calls.append(len(args[1]))
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed between two batches")
+        real_record_plan(*args, **kwargs)
+
+    monkeypatch.setattr(store, "record_plan", dying_record_plan)
+    with pytest.raises(KeyboardInterrupt):
+        reminder_run(context)
+    first = ledger(db)
+    assert calls == [1, 1] and mails(smtp_server) == []
+    (pending,) = outbox(db)  # the first digest, recorded with its decisions
+    recorded_first = {(a, w) for a, w, r, s, m in first if s == "queued"}
+    assert recorded_first and all(m == pending.pk for *_, s, m in first if s == "queued")
+
+    monkeypatch.setattr(store, "record_plan", real_record_plan)
+    report = reminder_run(context)
+
+    assert (report.recorded_messages, report.delivery.sent) == (1, 2), report.summary
+    assert first < ledger(db)
+    entries = ledger(db)
+    keys = Counter((a, w, r) for a, w, r, *_ in entries)
+    assert set(keys.values()) == {1}
+    assert {(a, w) for a, w, r, s, m in entries if s == "skipped"} == SKIPPED_ON_AS_OF
+    due = {(a, w) for a, w, r, s, m in entries if s != "skipped"}
+    assert due == {(a, w) for items in DUE_ON_AS_OF.values() for a, w in items.items()}
+    assert sorted(r for m in mails(smtp_server) for r in m.received.recipients) == [AYSE, OFFICE]
+    assert reminder_run(context).recorded_messages == 0
 
 
 # --- two runs at once ----------------------------------------------------------------
