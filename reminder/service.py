@@ -45,6 +45,10 @@ STOP_GRACE_SECONDS = 20.0
 #: clock was set. asyncio's timers, and with them APScheduler's, run on the monotonic
 #: clock, so after a resume the scheduler would otherwise wake late.
 CLOCK_JUMP = timedelta(seconds=60)
+#: How often an instance writes its heartbeat row: well within the 30 seconds after
+#: which `reminder status` calls an instance gone, and rarely enough that an idle
+#: service costs next to nothing (each beat is a committed write).
+HEARTBEAT_EVERY = timedelta(seconds=15)
 #: Retry sweeps are recorded as job runs; older ones than this are deleted.
 RETRY_RUNS_KEPT = timedelta(days=7)
 
@@ -494,6 +498,7 @@ class Service:
     async def _keep_role(self) -> None:
         """Every few seconds: check the clock, take or keep the lock, write the heartbeat."""
         last_wall, last_monotonic = self._clock(), self._monotonic()
+        last_beat = last_monotonic
         problem: str | None = None
         while True:
             # A standby tries the lock this often, so it takes over well within
@@ -503,8 +508,12 @@ class Service:
             self._check_clock(wall - last_wall, monotonic - last_monotonic)
             last_wall, last_monotonic = wall, monotonic
             try:
+                role = self.role.name
                 self._update_role()
-                self.role.beat(wall)
+                beat_due = monotonic - last_beat >= HEARTBEAT_EVERY.total_seconds()
+                if beat_due or role != self.role.name or problem is not None:
+                    self.role.beat(wall)
+                    last_beat = monotonic
             except ReminderError as error:
                 # Said once, not every few seconds for as long as the database is away.
                 if problem != str(error):

@@ -1,8 +1,12 @@
 """Command-line interface: parse arguments, compose the parts, turn errors into exit codes.
 
 Exit status: 0 success, 1 a run that failed or left work undone, 2 bad input or config.
-A traceback is shown only with --debug. Heavy modules are imported inside the command
-that needs them, so `reminder --help` stays quick.
+A traceback is shown only with --debug.
+
+`reminder --help` should start about as fast as Python itself, so this module imports
+only argparse, os and sys. Each command names its handler as "module.function" within
+this package, and that module, with the heavy ones it needs, is imported only when the
+command runs.
 """
 
 from __future__ import annotations
@@ -10,27 +14,33 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
-from datetime import date
-from pathlib import Path
 
 from reminder import __version__
-from reminder.cli import data, mail, service, workflow
-from reminder.errors import ReminderError
 
-Handler = Callable[[argparse.Namespace], int]
+# typing itself takes a few milliseconds to import; mypy treats this name as typing's.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from datetime import date
+    from pathlib import Path
+
+    Handler = Callable[[argparse.Namespace], int]
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from reminder.errors import ReminderError
     from reminder.logs import configure_logging
 
     configure_logging(verbose=args.verbose, debug=args.debug)
-    handler: Handler = args.handler
     try:
-        return handler(args)
+        if args.handler is None:  # no command given
+            parser.print_help(sys.stderr)
+            return 2
+        return command_handler(args.handler)(args)
     except ReminderError as error:
         for problem in error.problems:
             print(f"reminder: {problem}", file=sys.stderr)
@@ -53,18 +63,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def command_handler(name: str) -> Handler:
+    """Return the function `name` ("module.function", a module of this package) names.
+
+    Raises ImportError or AttributeError when there is no such function: a bug.
+    """
+    from importlib import import_module
+
+    module_name, _, function_name = name.rpartition(".")
+    handler: Handler = getattr(import_module(f"{__name__}.{module_name}"), function_name)
+    return handler
+
+
 # --- argument parsing ------------------------------------------------------------------
 
 
 def _iso_date(text: str) -> date:
+    from datetime import date
+
     try:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (use YYYY-MM-DD)") from None
 
 
+def _path(text: str) -> Path:
+    # pathlib pulls in urllib.parse and ipaddress: imported only when a path is given.
+    from pathlib import Path
+
+    return Path(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser with every command."""
+    """Return the argument parser with every command.
+
+    Each parser's `handler` default names the function that runs it, for command_handler;
+    None when no command is given.
+    """
     parser = argparse.ArgumentParser(
         prog="reminder",
         description="Renewal reminders for partnership agreements before they expire.",
@@ -78,18 +113,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    parser.set_defaults(handler=lambda _args: _usage(parser))
+    parser.set_defaults(handler=None)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_data_parsers(commands)
+    _add_mail_parsers(commands)
+    _add_workflow_parsers(commands)
+    _add_service_parsers(commands)
+    return parser
 
+
+def _add_data_parsers(commands: Commands) -> None:
+    """Add import, agreements, check-config and db (handlers in reminder.cli.data)."""
     p = commands.add_parser("import", help="import agreements from TSV, CSV or XLSX tables")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("files", nargs="+", type=_path, metavar="FILE")
     p.add_argument("--format", dest="fmt", choices=["auto", "tsv", "csv", "xlsx"], default="auto")
     p.add_argument("--sheet", help="workbook sheet to read (default: the first)")
     p.add_argument("--dry-run", action="store_true", help="check and report; write nothing")
     p.add_argument(
         "--skip-invalid", action="store_true", help="import the good rows, list the bad ones"
     )
-    p.set_defaults(handler=data.cmd_import)
+    p.set_defaults(handler="data.cmd_import")
 
     p = commands.add_parser("agreements", help="list agreements with their status")
     p.add_argument("--as-of", type=_iso_date, metavar="DATE", help="day to judge (default: today)")
@@ -99,26 +142,30 @@ def build_parser() -> argparse.ArgumentParser:
         default="all",
     )
     p.add_argument("--json", action="store_true", help="print a JSON list")
-    p.set_defaults(handler=data.cmd_agreements)
+    p.set_defaults(handler="data.cmd_agreements")
 
     p = commands.add_parser(
         "check-config", help="validate the config and print it, secrets redacted"
     )
-    p.set_defaults(handler=data.cmd_check_config)
+    p.set_defaults(handler="data.cmd_check_config")
 
     p = commands.add_parser("db", help="database schema: upgrade, current")
     db_commands = p.add_subparsers(title="db commands", metavar="ACTION", required=True)
     db_commands.add_parser("upgrade", help="apply pending migrations").set_defaults(
-        handler=data.cmd_db_upgrade
+        handler="data.cmd_db_upgrade"
     )
     db_commands.add_parser("current", help="show the schema revision").set_defaults(
-        handler=data.cmd_db_current
+        handler="data.cmd_db_current"
     )
+
+
+def _add_mail_parsers(commands: Commands) -> None:
+    """Add due, run-once, preview and outbox (handlers in reminder.cli.mail)."""
     jobs = ["reminders", "digest"]
     p = commands.add_parser("due", help="what the reminder run would send today (sends nothing)")
     p.add_argument("--as-of", type=_iso_date, metavar="DATE", help="day to judge (default: today)")
     p.add_argument("--json", action="store_true", help="print a JSON list")
-    p.set_defaults(handler=mail.cmd_due)
+    p.set_defaults(handler="mail.cmd_due")
 
     p = commands.add_parser("run-once", help="one pass now: decide, record, deliver, retry")
     p.add_argument(
@@ -126,28 +173,87 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--job", choices=jobs, default="reminders", help="default: reminders")
     p.add_argument("--dry-run", action="store_true", help="print what would go out; record nothing")
-    p.set_defaults(handler=mail.cmd_run_once)
+    p.set_defaults(handler="mail.cmd_run_once")
 
     p = commands.add_parser("preview", help="write each digest as .eml and .html (sends nothing)")
     p.add_argument("--as-of", type=_iso_date, metavar="DATE", help="day to judge (default: today)")
     p.add_argument("--job", choices=jobs, default="reminders", help="default: reminders")
-    p.add_argument(
-        "--out", type=Path, default=Path("preview"), metavar="DIR", help="default: ./preview"
-    )
-    p.set_defaults(handler=mail.cmd_preview)
+    # A string default goes through `type` too: args.out is a Path either way.
+    p.add_argument("--out", type=_path, default="preview", metavar="DIR", help="default: ./preview")
+    p.set_defaults(handler="mail.cmd_preview")
 
     p = commands.add_parser("outbox", help="pending and failed messages; `outbox retry` requeues")
     p.add_argument("--json", action="store_true", help="print a JSON list")
-    p.set_defaults(handler=mail.cmd_outbox)
+    p.set_defaults(handler="mail.cmd_outbox")
     outbox_commands = p.add_subparsers(title="outbox commands", metavar="ACTION")
     outbox_commands.add_parser("retry", help="put failed messages back in the queue").set_defaults(
-        handler=mail.cmd_outbox_retry
+        handler="mail.cmd_outbox_retry"
     )
-    workflow.add_parsers(commands)
-    service.add_parsers(commands)
-    return parser
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
+def _add_workflow_parsers(commands: Commands) -> None:
+    """Add renew, retire, reinstate, snooze, show and export-ics (in reminder.cli.workflow).
+
+    Ids and dates stay strings here: the handlers check them, so that a bad one is one
+    line naming the option, with exit status 2.
+    """
+    p = commands.add_parser(
+        "renew",
+        help="record a renewal (--concluded) or an amendment (--until alone)",
+        description="With --concluded: record the newly signed agreement, which supersedes "
+        "ID; its end is --until, or --years (default: agreements.term_years) after "
+        "--concluded. With --until alone: ID's end date moves (an amendment).",
+    )
+    p.add_argument("id", metavar="ID", help="the agreement, as `reminder agreements` lists it")
+    p.add_argument("--concluded", metavar="DATE", help="the day the renewal was signed")
+    p.add_argument("--until", metavar="DATE", help="the new effective-until date")
+    p.add_argument("--years", metavar="N", help="term of the renewal in years")
+    p.set_defaults(handler="workflow.cmd_renew")
+
+    p = commands.add_parser("retire", help="stop reminders: the agreement will not be renewed")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--reason", required=True, metavar="TEXT", help="why, for the history")
+    p.set_defaults(handler="workflow.cmd_retire")
+
+    p = commands.add_parser("reinstate", help="undo `retire`: the agreement is active again")
+    p.add_argument("id", metavar="ID")
+    p.set_defaults(handler="workflow.cmd_reinstate")
+
+    p = commands.add_parser(
+        "snooze",
+        help="hold back reminders until a day (the final window and the notice still go)",
+    )
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--until", metavar="DATE", help="no reminders before this day")
+    p.add_argument("--clear", action="store_true", help="remove the snooze")
+    p.set_defaults(handler="workflow.cmd_snooze")
+
+    p = commands.add_parser(
+        "show", help="one agreement: its predecessors, successors, reminders and history"
+    )
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--as-of", metavar="DATE", help="day to judge (default: today)")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.set_defaults(handler="workflow.cmd_show")
+
+    p = commands.add_parser(
+        "export-ics", help="the active agreements' end dates as an iCalendar file"
+    )
+    p.add_argument("--out", type=_path, metavar="FILE", help="default: standard output")
+    p.add_argument(
+        "--coordinator", metavar="EMAIL", help="only the agreements routed to this address"
+    )
+    p.set_defaults(handler="workflow.cmd_export_ics")
+
+
+def _add_service_parsers(commands: Commands) -> None:
+    """Add serve, status and health (handlers in reminder.cli.service)."""
+    p = commands.add_parser("serve", help="run as a service: scheduled runs, catch-up, retries")
+    p.set_defaults(handler="service.cmd_serve")
+    p = commands.add_parser("status", help="service instances, last and next runs, failed mail")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.set_defaults(handler="service.cmd_status")
+    p = commands.add_parser(
+        "health", help="exit 0 if the reminder run is on time and no mail fails for long, else 1"
+    )
+    p.set_defaults(handler="service.cmd_health")

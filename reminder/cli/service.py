@@ -20,19 +20,6 @@ if TYPE_CHECKING:
 INSTANCE_STALE = timedelta(seconds=30)
 
 
-def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add serve, status and health to the `commands` subparsers of the main parser."""
-    p = commands.add_parser("serve", help="run as a service: scheduled runs, catch-up, retries")
-    p.set_defaults(handler=cmd_serve)
-    p = commands.add_parser("status", help="service instances, last and next runs, failed mail")
-    p.add_argument("--json", action="store_true", help="print a JSON object")
-    p.set_defaults(handler=cmd_status)
-    p = commands.add_parser(
-        "health", help="exit 0 if the reminder run is on time and no mail fails for long, else 1"
-    )
-    p.set_defaults(handler=cmd_health)
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 

@@ -1,8 +1,8 @@
 """The workflow commands: renew, retire, reinstate, snooze, show, export-ics.
 
-Arguments are checked here rather than by argparse, so a bad id or date is one line
-naming the option, with exit status 2. Every change is recorded in the agreement's
-history with the OS user who ran the command.
+Their arguments are declared in reminder.cli but checked here rather than by argparse,
+so a bad id or date is one line naming the option, with exit status 2. Every change is
+recorded in the agreement's history with the OS user who ran the command.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reminder.cli.common import load, open_db, print_json, today
@@ -22,57 +21,6 @@ if TYPE_CHECKING:
     from reminder.digest import ReminderDigest
     from reminder.jobs import AttachmentMaker
     from reminder.render import Attachment
-
-
-def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the workflow commands to `commands`, the parser's subparsers action."""
-    p = commands.add_parser(
-        "renew",
-        help="record a renewal (--concluded) or an amendment (--until alone)",
-        description="With --concluded: record the newly signed agreement, which supersedes "
-        "ID; its end is --until, or --years (default: agreements.term_years) after "
-        "--concluded. With --until alone: ID's end date moves (an amendment).",
-    )
-    p.add_argument("id", metavar="ID", help="the agreement, as `reminder agreements` lists it")
-    p.add_argument("--concluded", metavar="DATE", help="the day the renewal was signed")
-    p.add_argument("--until", metavar="DATE", help="the new effective-until date")
-    p.add_argument("--years", metavar="N", help="term of the renewal in years")
-    p.set_defaults(handler=cmd_renew)
-
-    p = commands.add_parser("retire", help="stop reminders: the agreement will not be renewed")
-    p.add_argument("id", metavar="ID")
-    p.add_argument("--reason", required=True, metavar="TEXT", help="why, for the history")
-    p.set_defaults(handler=cmd_retire)
-
-    p = commands.add_parser("reinstate", help="undo `retire`: the agreement is active again")
-    p.add_argument("id", metavar="ID")
-    p.set_defaults(handler=cmd_reinstate)
-
-    p = commands.add_parser(
-        "snooze",
-        help="hold back reminders until a day (the final window and the notice still go)",
-    )
-    p.add_argument("id", metavar="ID")
-    p.add_argument("--until", metavar="DATE", help="no reminders before this day")
-    p.add_argument("--clear", action="store_true", help="remove the snooze")
-    p.set_defaults(handler=cmd_snooze)
-
-    p = commands.add_parser(
-        "show", help="one agreement: its predecessors, successors, reminders and history"
-    )
-    p.add_argument("id", metavar="ID")
-    p.add_argument("--as-of", metavar="DATE", help="day to judge (default: today)")
-    p.add_argument("--json", action="store_true", help="print a JSON object")
-    p.set_defaults(handler=cmd_show)
-
-    p = commands.add_parser(
-        "export-ics", help="the active agreements' end dates as an iCalendar file"
-    )
-    p.add_argument("--out", type=Path, metavar="FILE", help="default: standard output")
-    p.add_argument(
-        "--coordinator", metavar="EMAIL", help="only the agreements routed to this address"
-    )
-    p.set_defaults(handler=cmd_export_ics)
 
 
 # --- arguments -----------------------------------------------------------------------------
@@ -302,10 +250,13 @@ def calendar_attachments(config: Config, database: Database) -> AttachmentMaker:
     composition level, so that reminder.calendar_ics stays free of database access.
     """
     from reminder import store
-    from reminder.calendar_ics import digest_attachments
     from reminder.jobs import ledger_address
 
     def attachments(digest: ReminderDigest) -> list[Attachment]:
+        # icalendar takes tens of milliseconds to import: not for a run with nothing due,
+        # nor for `reminder due`, which builds the same context but writes no digest.
+        from reminder.calendar_ics import digest_attachments
+
         with database.session(read_only=True) as session:
             replaced = store.replaced_events(
                 session, ledger_address(digest.recipient.email), as_of=digest.as_of
