@@ -9,7 +9,7 @@ returned as unrouted, never dropped.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -127,7 +127,18 @@ def build_digests(due: Iterable[tuple[Recipient, DueItem]], as_of: date) -> list
     per_recipient: dict[Recipient, list[DueItem]] = defaultdict(list)
     for recipient, item in due:
         per_recipient[recipient].append(item)
+    return digests_by_recipient(per_recipient, as_of)
+
+
+def digests_by_recipient(
+    items: Mapping[Recipient, Sequence[DueItem]], as_of: date
+) -> list[ReminderDigest]:
+    """Return one digest per recipient of `items` that has any, items most urgent first.
+
+    Returns the digests sorted by recipient address.
+    """
     return [
-        ReminderDigest(recipient, as_of, tuple(sorted(items, key=urgency)))
-        for recipient, items in sorted(per_recipient.items())
+        ReminderDigest(recipient, as_of, tuple(sorted(due, key=urgency)))
+        for recipient, due in sorted(items.items())
+        if due
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -23,7 +24,14 @@ from reminder import store
 from reminder.config import Config, SmtpConfig
 from reminder.dates import days_left
 from reminder.db import Database
-from reminder.digest import DueItem, Recipient, ReminderDigest, Router, build_digests, urgency
+from reminder.digest import (
+    DueItem,
+    Recipient,
+    ReminderDigest,
+    Router,
+    digests_by_recipient,
+    urgency,
+)
 from reminder.errors import StoreConflict
 from reminder.mailer import Envelope, Transport
 from reminder.records import AgreementView
@@ -150,18 +158,21 @@ def plan_reminders(context: Context, as_of: date) -> ReminderPlan:
     rules = context.rules
     ahead, behind = window_horizon(rules)
     plan = ReminderPlan(as_of)
-    due: list[tuple[Recipient, DueItem]] = []
+    due: dict[Recipient, list[DueItem]] = defaultdict(list)
     route = _RouteCache(context)
     # The rule depends only on these arguments, and a run sees many agreements ending
     # on the same day with nothing recorded yet: decide each combination once.
-    decisions: dict[tuple[date, frozenset[int], date | None], Decision] = {}
+    decisions: dict[tuple[date, frozenset[int], date | None], tuple[Decision, int]] = {}
 
-    def decided(until: date, recorded: frozenset[int], snoozed: date | None) -> Decision:
+    def decided(
+        until: date, recorded: frozenset[int], snoozed: date | None
+    ) -> tuple[Decision, int]:
         key = (until, recorded, snoozed)
-        decision = decisions.get(key)
-        if decision is None:
-            decision = decisions[key] = decide(until, as_of, rules, recorded, snoozed_until=snoozed)
-        return decision
+        found = decisions.get(key)
+        if found is None:
+            decision = decide(until, as_of, rules, recorded, snoozed_until=snoozed)
+            found = decisions[key] = (decision, days_left(until, as_of))
+        return found
 
     with context.database.session(read_only=True) as session:
         candidates = store.iter_reminder_candidates(
@@ -173,19 +184,21 @@ def plan_reminders(context: Context, as_of: date) -> ReminderPlan:
             until, snoozed = agreement.effective_until, agreement.snoozed_until
             recipients = route(agreement)
             if not recipients:
-                decision = decided(until, _NONE_RECORDED, snoozed)
+                decision, left = decided(until, _NONE_RECORDED, snoozed)
                 if decision.due is not None:
-                    plan.unrouted.append(DueItem(agreement, decision.due, days_left(until, as_of)))
+                    plan.unrouted.append(DueItem(agreement, decision.due, left))
                 continue
             for address, recipient in recipients:
-                decision = decided(until, recorded.get(address, _NONE_RECORDED), snoozed)
+                decision, left = decided(until, recorded.get(address, _NONE_RECORDED), snoozed)
                 if decision.due is None:
                     continue
-                due.append((recipient, DueItem(agreement, decision.due, days_left(until, as_of))))
-                plan.skipped += [
-                    LedgerKey(agreement.id, until, window, address) for window in decision.skipped
-                ]
-    plan.digests = build_digests(due, as_of)
+                due[recipient].append(DueItem(agreement, decision.due, left))
+                if decision.skipped:
+                    plan.skipped += [
+                        LedgerKey(agreement.id, until, window, address)
+                        for window in decision.skipped
+                    ]
+    plan.digests = digests_by_recipient(due, as_of)
     return plan
 
 
