@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
-from email.policy import SMTP, default
+from email.policy import default
 from pathlib import Path
 
 from reminder import store
@@ -35,7 +35,7 @@ from reminder.digest import (
 from reminder.errors import StoreConflict
 from reminder.mailer import Envelope, Transport
 from reminder.records import AgreementView
-from reminder.render import Attachment, Renderer, build_message, parse_address
+from reminder.render import Attachment, Renderer, message_bytes, parse_address
 from reminder.store import ClaimedMessage, LedgerKey, PlannedMessage
 from reminder.windows import Decision, WindowRules, decide, window_horizon
 
@@ -265,7 +265,7 @@ def compose_reminder(context: Context, digest: ReminderDigest, now: datetime) ->
     message_id = make_message_id("reminder", dedup_key, config.mail.sender)
     cc = _escalation_cc(config, digest)
     rendered = context.renderer.reminder(digest)
-    message = build_message(
+    raw = message_bytes(
         rendered,
         sender=config.mail.sender,
         to=[digest.recipient],
@@ -281,7 +281,7 @@ def compose_reminder(context: Context, digest: ReminderDigest, now: datetime) ->
         message_id=message_id,
         recipients=_envelope_recipients([digest.recipient.email, *cc]),
         subject=rendered.subject,
-        raw=message.as_bytes(policy=SMTP),
+        raw=raw,
         as_of=digest.as_of,
         reminder_keys=keys,
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -125,36 +125,43 @@ def record_plan(
     Raises StoreConflict when another process recorded one of the same ledger keys or
     messages first (the unique constraints decide); the session is rolled back then.
     """
+    # Core inserts, not ORM objects: the first run over a large portfolio records
+    # tens of thousands of ledger entries, and the unit of work costs more than the
+    # rows. The messages go one by one, for their ids.
+    entries: list[dict[str, Any]] = []
+    recipients: list[dict[str, Any]] = []
     try:
         for planned in messages:
-            message = Message(
-                kind=planned.kind,
-                dedup_key=planned.dedup_key,
-                dedup_key_hash=_hash(planned.dedup_key),
-                message_id=planned.message_id,
-                subject=planned.subject,
-                raw=planned.raw,
-                as_of=planned.as_of,
-                state=MessageState.PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
+            inserted: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                insert(Message).values(
+                    kind=planned.kind,
+                    dedup_key=planned.dedup_key,
+                    dedup_key_hash=_hash(planned.dedup_key),
+                    message_id=planned.message_id,
+                    subject=planned.subject,
+                    raw=planned.raw,
+                    as_of=planned.as_of,
+                    state=MessageState.PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
             )
-            session.add(message)
-            session.flush()
-            session.add_all(
-                MessageRecipient(message_pk=message.id, address=address, state=MessageState.PENDING)
+            (message_pk,) = inserted.inserted_primary_key or (None,)
+            recipients += [
+                {"message_pk": message_pk, "address": address, "state": MessageState.PENDING}
                 for address in planned.recipients
-            )
-            session.add_all(
-                _entry(key, ReminderState.QUEUED, planned.as_of, now, message.id)
+            ]
+            entries += [
+                _entry(key, ReminderState.QUEUED, planned.as_of, now, message_pk)
                 for key in planned.reminder_keys
-            )
+            ]
         decided_on = as_of or (messages[0].as_of if messages else now.date())
-        session.add_all(
-            _entry(key, ReminderState.SKIPPED, decided_on, now, None) for key in skipped
-        )
-        session.flush()
+        entries += [_entry(key, ReminderState.SKIPPED, decided_on, now, None) for key in skipped]
+        if recipients:
+            session.execute(insert(MessageRecipient), recipients)
+        if entries:
+            session.execute(insert(Reminder), entries)
     except IntegrityError as error:
         session.rollback()
         raise StoreConflict("another run recorded the same reminders first") from error
@@ -162,17 +169,17 @@ def record_plan(
 
 def _entry(
     key: LedgerKey, state: ReminderState, as_of: date, now: datetime, message_pk: int | None
-) -> Reminder:
-    return Reminder(
-        agreement_id=key.agreement_id,
-        effective_until=key.effective_until,
-        window_days=key.window,
-        recipient=key.recipient,
-        state=state,
-        message_pk=message_pk,
-        decided_on=as_of,
-        created_at=now,
-    )
+) -> dict[str, Any]:
+    return {
+        "agreement_id": key.agreement_id,
+        "effective_until": key.effective_until,
+        "window_days": key.window,
+        "recipient": key.recipient,
+        "state": state,
+        "message_pk": message_pk,
+        "decided_on": as_of,
+        "created_at": now,
+    }
 
 
 def existing_dedup_keys(session: Session, dedup_keys: Sequence[str]) -> set[str]:
