@@ -36,16 +36,9 @@ from icalendar import Alarm, Calendar, Event, vCalAddress, vDDDTypes, vText
 
 from reminder.dates import days_left
 from reminder.digest import ReminderDigest
+from reminder.mime import Attachment, parse_address, single_line
 from reminder.records import AgreementView
-from reminder.render import (
-    Attachment,
-    concluded_text,
-    country_note,
-    parse_address,
-    single_line,
-    until_basis,
-    until_text,
-)
+from reminder.wording import concluded_text, country_note, until_basis, until_text
 from reminder.workflow import ReplacedEvent
 
 PRODUCT_ID = "-//reminder//Agreement expiry reminders//EN"

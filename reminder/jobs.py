@@ -1,9 +1,10 @@
 """One reminder run: store → windows → digest → render → store → mailer → store.
 
-The decisions and the messages that carry them are written in one transaction before
-any SMTP conversation starts; delivery then claims each message, sends it and records
-what the server said. A crash at any point leaves every decision either unrecorded
-(decided again next run) or recorded with its message pending (sent next run).
+Each digest and the decisions it carries are written in one transaction, and every
+digest of a run is recorded before any SMTP conversation starts; delivery then claims
+each message, sends it and records what the server said. A crash at any point leaves
+every decision either unrecorded (decided again next run) or recorded with its message
+pending (sent next run).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from reminder.digest import (
 )
 from reminder.errors import StoreConflict
 from reminder.mailer import Envelope, Transport
+from reminder.mime import Attachment, message_bytes, parse_address
 from reminder.records import AgreementView
-from reminder.render import Attachment, Renderer, message_bytes, parse_address
+from reminder.render import Renderer
 from reminder.store import ClaimedMessage, LedgerKey, PlannedMessage
 from reminder.windows import Decision, WindowRules, decide, window_horizon
 

@@ -25,7 +25,7 @@ from reminder.jobs import (
     make_message_id,
     write_preview_files,
 )
-from reminder.render import build_message, parse_address
+from reminder.mime import build_message, parse_address
 from reminder.store import PlannedMessage
 from reminder.weekly import Change, WeeklyBuilder, WeeklyDigest, iso_week, previous_digest_day
 from reminder.windows import Status, status_of

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from reminder.db import Database
     from reminder.digest import ReminderDigest
     from reminder.jobs import AttachmentMaker
-    from reminder.render import Attachment
+    from reminder.mime import Attachment
 
 
 # --- arguments -----------------------------------------------------------------------------

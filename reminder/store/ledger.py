@@ -1,7 +1,7 @@
 """The ledger: reminders decided, the messages that carry them, and their delivery.
 
 Claim before send: every decision and its message are written in one transaction
-before any SMTP conversation; a message is claimed with a conditional UPDATE before
+before the message's SMTP conversation; a message is claimed with a conditional UPDATE before
 it is sent, and marked sent only after the server accepted it.
 """
 

@@ -51,7 +51,7 @@ class Outgoing:
 
 
 def make_message(to: str = AYSE, cc: tuple[str, ...] = (MEHMET,), subject: str = "") -> Outgoing:
-    """Return a rendered digest the way render.py builds them: policy.SMTP bytes."""
+    """Return a rendered digest the way mime.py builds them: policy.SMTP bytes."""
     message = EmailMessage(policy=email.policy.SMTP)
     message["From"] = Address("Agreement reminders", addr_spec=SENDER)
     message["To"] = to

@@ -52,9 +52,10 @@ from reminder.digest import ReminderDigest
 from reminder.importer import normalize_key
 from reminder.jobs import Context, run_job
 from reminder.mailer import DeliveryResult, Envelope, Transport, open_transport
+from reminder.mime import Attachment
 from reminder.models import Message
 from reminder.records import AgreementInput, CountryMatch, Precision, UntilSource
-from reminder.render import Attachment, Renderer
+from reminder.render import Renderer
 
 pytestmark = pytest.mark.slow
 

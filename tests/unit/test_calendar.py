@@ -23,8 +23,8 @@ from reminder.calendar_ics import (
     uid_domain,
 )
 from reminder.digest import DueItem, Recipient, ReminderDigest, build_digests
+from reminder.mime import Attachment, RenderedEmail, build_message
 from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
-from reminder.render import Attachment, RenderedEmail, build_message
 from reminder.windows import NOTICE
 from reminder.workflow import ReplacedEvent
 

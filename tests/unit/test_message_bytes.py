@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from reminder.digest import Recipient
-from reminder.render import (
+from reminder.mime import (
     Attachment,
     RenderedEmail,
     build_message,
     message_bytes,
     quoted_printable,
-    wrap_text,
 )
+from reminder.render import wrap_text
 
 SENDER = "Agreement reminders <reminder@example.edu>"
 SENT_AT = datetime(2024, 3, 4, 8, 0, tzinfo=ZoneInfo("Europe/Istanbul"))

@@ -18,18 +18,12 @@ import pytest
 
 from reminder.digest import DueItem, Recipient, ReminderDigest, build_digests
 from reminder.errors import TemplateError
+from reminder.mime import Attachment, RenderedEmail, build_message
 from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
-from reminder.render import (
-    TEXT_WIDTH,
-    Attachment,
-    RenderedEmail,
-    Renderer,
-    build_message,
-    days_in_words,
-    packaged_templates_dir,
-)
+from reminder.render import TEXT_WIDTH, Renderer, packaged_templates_dir
 from reminder.weekly import LIST_LIMIT, Change, WeeklyBuilder, WeeklyDigest
 from reminder.windows import NOTICE, Status
+from reminder.wording import days_in_words
 
 TODAY = date(2024, 3, 4)
 ISTANBUL = ZoneInfo("Europe/Istanbul")

@@ -10,9 +10,10 @@ from pathlib import Path
 import css_inline
 import pytest
 
+from reminder.css import StyleInliner
 from reminder.digest import DueItem, Recipient, ReminderDigest, build_digests
 from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
-from reminder.render import Renderer, StyleInliner, packaged_templates_dir
+from reminder.render import Renderer, packaged_templates_dir
 from reminder.weekly import Change, WeeklyBuilder, WeeklyDigest
 from reminder.windows import NOTICE, Status
 
