@@ -2,8 +2,8 @@
 
 Two runs per repetition, from an empty ledger: the backlog day (the first run ever, when
 every agreement already within a window is due: the biggest run there is) and the day
-after it (a steady day). Both send to the sink; each peak comes from os.wait4 for that
-child alone.
+after it (a steady day). Both send to the sink; each peak is read by bench.childrusage,
+a small parent of that child alone (see bench.processes).
 """
 
 from __future__ import annotations
@@ -48,17 +48,18 @@ def measure_run_once_memory(
 def memory_breakdown(target: Target, config_path: Path, day: date) -> str:
     """Return where the memory of the backlog run goes, measured in-process by tracemalloc.
 
-    Follows the steps of jobs.run_reminders (plan, compose every digest, record them all
-    in one transaction) and reports what is held after each; the recording is rolled
-    back. Python's own objects only: the interpreter and the libraries come on top.
+    Plans the backlog day and reports what the plan holds, then runs the whole job
+    (compose and record batch by batch, deliver to the sink) from an empty ledger and
+    reports its peak. Python's own objects only: the interpreter and the libraries come
+    on top.
     """
+    import asyncio
     import tracemalloc
     from datetime import UTC, datetime, time
 
-    from reminder import store
     from reminder.cli.mail import build_context
     from reminder.config import load_config
-    from reminder.jobs import compose_reminder, plan_reminders
+    from reminder.jobs import RECORD_BATCH_BYTES, plan_reminders, run_job
 
     database = target.open()
     try:
@@ -69,23 +70,21 @@ def memory_breakdown(target: Target, config_path: Path, day: date) -> str:
         tracemalloc.start()
         plan = plan_reminders(context, backlog)
         after_plan, _ = tracemalloc.get_traced_memory()
-        planned = [compose_reminder(context, digest, now) for digest in plan.digests]
-        after_compose, _ = tracemalloc.get_traced_memory()
-        with database.session() as session:
-            store.record_plan(session, planned, plan.skipped, now=now)
-            session.rollback()
+        due, digests = plan.due_count, len(plan.digests)
+        del plan
+        tracemalloc.reset_peak()
+        report = asyncio.run(run_job(context, "reminders", as_of=backlog, now=now))
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        clear_ledger(database)
     finally:
         database.close()
-    raw = sum(len(message.raw) for message in planned)
-    due = max(plan.due_count, 1)
     return "\n".join(
         [
-            f"backlog day {backlog}: {plan.due_count:,} due in {len(plan.digests):,} digests",
+            f"backlog day {backlog}: {due:,} due in {digests:,} digests",
             f"after plan_reminders: {after_plan / 1e6:.1f} MB held",
-            f"after composing every digest: {after_compose / 1e6:.1f} MB held, of which the "
-            f"rendered messages {raw / 1e6:.1f} MB ({raw / due / 1e3:.1f} kB per due reminder)",
-            f"peak while recording them in one transaction: {peak / 1e6:.1f} MB",
+            f"peak of the whole run (composed and recorded in batches of "
+            f"{RECORD_BATCH_BYTES / 2**20:.0f} MB, then delivered): {peak / 1e6:.1f} MB; "
+            f"{report.summary}",
         ]
     )

@@ -158,7 +158,8 @@ def _profile(
     results: Results,
     label: str,
 ) -> None:
-    """Profile the selection and a steady day on `target`, and an import into a scratch file."""
+    """Profile the selection, the backlog and the steady day on `target`, and an import
+    into a scratch file."""
     from bench.databases import clear_ledger
     from reminder.jobs import plan_reminders
 
@@ -169,7 +170,8 @@ def _profile(
         _, text = profile(lambda: plan_reminders(context, REFERENCE_DAY))
         results.profiles[f"(b) plan_reminders, {label}"] = text
         clear_ledger(database)
-        run_day(context, REFERENCE_DAY - timedelta(days=1))
+        _, text = profile(lambda: run_day(context, REFERENCE_DAY - timedelta(days=1)))
+        results.profiles[f"(c) run_job on the backlog day, {label}"] = text
         _, text = profile(lambda: run_day(context, REFERENCE_DAY))
         results.profiles[f"(c) run_job on the steady day, {label}"] = text
     finally:
