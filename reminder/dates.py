@@ -9,6 +9,7 @@ stops being in force. Nothing here reads the clock: `as_of` days come in as para
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -31,6 +32,9 @@ _MONTH_YEAR = re.compile(
 )
 _YEAR = re.compile(r"(?P<year>\d{4})")
 _TWO_DIGIT_YEAR = re.compile(r"(?:\d{1,2}|xx?|\?\??)[./-]\d{1,2}[./-]\d{2}|\d{1,2}[./]\d{2}")
+# Days of each month in a common year (index 0 unused); calendar.monthrange would also
+# work out the weekday of the first day, which an import asked for twice per row.
+_DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,7 @@ class PartialDate:
     def latest(self) -> date:
         """Return the last day this partial date can stand for."""
         month = self.month or 12
-        day = self.day or calendar.monthrange(self.year, month)[1]
+        day = self.day or _days_in_month(self.year, month)
         return date(self.year, month, day)
 
     def __str__(self) -> str:
@@ -91,12 +95,19 @@ def _impossible_reason(year: int, month: int | None, day: int | None) -> str | N
     if month is not None and not 1 <= month <= 12:
         return f"there is no month {month}"
     if day is not None and month is not None:
-        days_in_month = calendar.monthrange(year, month)[1]
+        days_in_month = _days_in_month(year, month)
         if day < 1:
             return f"there is no day {day}"
         if day > days_in_month:
             return f"{calendar.month_name[month]} {year} has {days_in_month} days"
     return None
+
+
+def _days_in_month(year: int, month: int) -> int:
+    """Return the number of days of `month` (1-12) in `year`."""
+    if month == 2 and calendar.isleap(year):
+        return 29
+    return _DAYS_IN_MONTH[month]
 
 
 def _check_year(text: str, year: int) -> None:
@@ -112,6 +123,9 @@ def _partial(text: str, year: int, month: int | None = None, day: int | None = N
         raise ValueError(f"{text} is not a date: {error}") from None
 
 
+# An import parses two dates per row, and a table repeats the same few thousand dates:
+# the result (immutable) is remembered; a ValueError is not, so bad dates are parsed anew.
+@functools.lru_cache(maxsize=16384)
 def parse_date_text(text: str) -> PartialDate:
     """Parse a date as written in a table cell.
 
@@ -149,6 +163,8 @@ def partial_from_cell(value: object) -> PartialDate:
     no fraction, as spreadsheets store numbers) is a bare year, a string is parsed by
     `parse_date_text`. Returns the PartialDate; raises ValueError for anything else.
     """
+    if type(value) is str:  # every cell of a text table: the common case, first
+        return parse_date_text(value)
     if isinstance(value, datetime):
         value = value.date()
     if isinstance(value, date):
@@ -176,6 +192,9 @@ def add_years(day: date, years: int) -> date:
     return anniversary(day, day.year + years)
 
 
+# Rows of a table share their pairs of dates as much as their dates: remembered like
+# parse_date_text (both arguments are immutable).
+@functools.lru_cache(maxsize=16384)
 def resolve_effective_until(
     concluded: PartialDate, until: PartialDate | None, term_years: int
 ) -> ResolvedUntil:

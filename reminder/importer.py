@@ -8,15 +8,17 @@ the file (for a workbook, the sheet's row numbers), so the office can find them.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import cast
 
-from reminder.countries import lookup_country
+from reminder.countries import CountryLookup, lookup_country
 from reminder.dates import PartialDate, format_partial, partial_from_cell, resolve_effective_until
 from reminder.errors import InputError
 from reminder.records import AgreementInput, CountryMatch, Precision, UntilSource
@@ -122,6 +124,9 @@ def normalize_key(text: str) -> str:
 
     "Doğu Akdeniz Üniversitesi" and "DOGU AKDENIZ UNIVERSITESI" give the same key.
     """
+    if text.isascii():
+        # NFKD, the combining marks and the dotless i concern only non-ASCII text.
+        return " ".join(_NON_ALPHANUMERIC.sub(" ", text.lower()).split())
     decomposed = unicodedata.normalize("NFKD", text)
     # Combining marks are never ASCII, so only the non-ASCII characters are looked at: an
     # import normalizes two keys per row, and most names are ASCII.
@@ -225,7 +230,26 @@ def _cell_text(value: object) -> str:
 
 def _clean(text: str) -> str:
     """Return display text: HTML tags dropped, entities decoded, whitespace collapsed."""
+    if "<" not in text:  # no tag to drop: most cells
+        return " ".join(html.unescape(text).split())
     return " ".join(html.unescape(_TAG.sub(" ", text)).split())
+
+
+@functools.lru_cache(maxsize=4096)
+def _country_of(text: str) -> tuple[str, CountryLookup]:
+    """Return the cleaned country cell text and what it matched.
+
+    A table repeats a few hundred country texts: each is cleaned and looked up once.
+    """
+    country = _clean(text)
+    return country, lookup_country(country)
+
+
+@functools.lru_cache(maxsize=4096)
+def _programme_of(text: str, default_programme: str) -> tuple[str, str]:
+    """Return the programme of a cell (the default when blank) and its key."""
+    programme = _clean(text) or default_programme
+    return programme, normalize_key(programme)
 
 
 def _split_partner(text: str) -> tuple[str, str]:
@@ -233,6 +257,8 @@ def _split_partner(text: str) -> tuple[str, str]:
 
     The footnote asterisk that tied the fragment to the name is dropped with the tag.
     """
+    if "<" not in text:  # the fragment is an HTML element: no "<", no fragment
+        return _clean(text), ""
     match = _TRAILING_FRAGMENT.fullmatch(text.strip())
     if match is None or not _clean(match["name"]):
         return _clean(text), ""
@@ -288,7 +314,11 @@ def _validated_rows(
     first_line_of: dict[tuple[str, str, date], int] = {}
     single_cell_line: TableWarning | None = None
     for line, cells in rows:
-        filled = [text for text in map(_cell_text, cells) if text.strip()]
+        # A text table's cells are strings already; a workbook's are typed values.
+        texts: Iterable[str] = (
+            map(_cell_text, cells) if pads_short_rows else cast("Sequence[str]", cells)
+        )
+        filled = [text for text in texts if text.strip()]
         if not filled or _is_footer(filled):
             continue
         if single_cell_line is not None:
@@ -329,9 +359,11 @@ def _build_row(
 ) -> AgreementInput | RowProblem:
     """Return the row as an AgreementInput, or one RowProblem naming everything wrong."""
 
+    columns, width = header.columns, len(cells)
+
     def cell(name: str) -> object:
-        index = header.columns.get(name)
-        return cells[index] if index is not None and index < len(cells) else None
+        index = columns.get(name)
+        return cells[index] if index is not None and index < width else None
 
     reasons: list[str] = []
     warnings: list[str] = []
@@ -354,8 +386,7 @@ def _build_row(
     if reasons or concluded is None or resolved is None:
         return RowProblem(file, line, "; ".join(reasons))
 
-    country = _clean(_cell_text(cell("country")))
-    found = lookup_country(country)
+    country, found = _country_of(_cell_text(cell("country")))
     if found.match is CountryMatch.APPROXIMATE:
         warnings.append(f"country {country!r} matched approximately to {found.code} ({found.name})")
     elif not country:
@@ -374,7 +405,7 @@ def _build_row(
         warnings.append(f"effective-until {until} has no day; using {first_day}")
     if resolved.warning is not None:
         warnings.append(resolved.warning)
-    programme = _clean(_cell_text(cell("programme"))) or default_programme
+    programme, programme_key = _programme_of(_cell_text(cell("programme")), default_programme)
     notes = "; ".join(note for note in (_clean(_cell_text(cell("notes"))), fragment_note) if note)
     return AgreementInput(
         partner=partner,
@@ -383,7 +414,7 @@ def _build_row(
         country_code=found.code,
         country_match=found.match,
         programme=programme,
-        programme_key=normalize_key(programme),
+        programme_key=programme_key,
         notes=notes,
         concluded=concluded.earliest(),
         concluded_precision=concluded.precision,

@@ -1,13 +1,15 @@
 """One import: read tables with the importer, then store them in one transaction.
 
 Nothing is written when any row is bad, unless the caller asks to skip bad rows;
-a dry run reads and checks everything and writes nothing.
+a dry run reads and checks everything and writes nothing. `import_tables` writes the
+rows in batches while it reads them, so that an import of any size holds only a batch
+of rows; `read_tables` + `ingest` read everything first.
 """
 
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,9 +19,14 @@ from reminder.config import Config
 from reminder.db import Database
 from reminder.errors import InputError
 from reminder.records import AgreementInput
+from reminder.store.agreements import ImportInBatches
 
 #: Called with (lines read so far, total lines) while a table is read.
 ProgressCallback = Callable[[int, int], None]
+#: Rows written at a time by `import_tables`.
+IMPORT_BATCH_ROWS = 1000
+
+_Item = AgreementInput | importer.RowProblem | importer.TableWarning
 
 
 @dataclass
@@ -78,6 +85,139 @@ def read_tables(
     return rows, report
 
 
+@dataclass(frozen=True)
+class OpenTable:
+    """A table whose file and header were checked, its rows not read yet."""
+
+    path: Path
+    items: Iterator[_Item]
+    line_count: int  # 0 unless a progress callback needs it
+
+
+def open_tables(
+    paths: Sequence[Path],
+    config: Config,
+    *,
+    fmt: str = "auto",
+    sheet: str | None = None,
+    count_lines: bool = False,
+) -> list[OpenTable]:
+    """Open every table and check its header, reading no row yet.
+
+    `count_lines` counts each table's lines for a progress bar.
+    Returns the tables in the order of `paths`. Raises InputError when a file as a whole
+    cannot be used (missing, empty, not a table, needed columns missing).
+    """
+    tables: list[OpenTable] = []
+    try:
+        for path in paths:
+            total = importer.count_lines(path, fmt=fmt, sheet=sheet) if count_lines else 0
+            items = importer.iter_table(
+                path,
+                fmt=fmt,
+                sheet=sheet,
+                term_years=config.agreements.term_years,
+                default_programme=config.agreements.default_programme,
+            )
+            tables.append(OpenTable(path, items, total))
+    except BaseException:
+        close_tables(tables)
+        raise
+    return tables
+
+
+def import_tables(
+    database: Database | None,
+    tables: Sequence[OpenTable],
+    *,
+    now: datetime,
+    skip_invalid: bool,
+    dry_run: bool,
+    progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Read `tables` and store their rows in one transaction, a batch at a time.
+
+    The same rules as `read_tables` + `ingest`, without holding every row: the rows are
+    written while they are read, and the transaction is rolled back at the end when any
+    row was bad (unless `skip_invalid`), when the store refuses rows, or for a dry run.
+    `database` may be None only for a dry run that has no database to compare with.
+
+    Returns the report with counts filled in. Raises InputError listing every bad row
+    when there are bad rows and `skip_invalid` is False, or every row the store refuses
+    (same identity as another row, values too long); nothing is written then.
+    """
+    report = IngestReport(files=[str(table.path) for table in tables], dry_run=dry_run)
+    try:
+        if database is None:
+            rows = sum(1 for _ in _rows(tables, report, progress))
+            _refuse_bad_rows(report, skip_invalid)
+            report.rows_read = rows + len(report.problems)
+            report.new = rows
+            return report
+        with database.session() as session:
+            batches = ImportInBatches(session, now=now, actor=_actor())
+            rows = 0
+            batch: list[AgreementInput] = []
+            for row in _rows(tables, report, progress):
+                rows += 1
+                # Once a row is bad the import will be refused: read on, write no more.
+                if report.problems and not skip_invalid:
+                    continue
+                batch.append(row)
+                if len(batch) == IMPORT_BATCH_ROWS:
+                    batches.add(batch)
+                    batch = []
+            report.rows_read = rows + len(report.problems)
+            _refuse_bad_rows(report, skip_invalid)
+            batches.add(batch)
+            outcome = batches.finish()
+            if dry_run:
+                session.rollback()
+            report.written = not dry_run
+    finally:
+        close_tables(tables)
+    report.new, report.updated = outcome.new, outcome.updated
+    report.unchanged, report.superseded = outcome.unchanged, outcome.superseded
+    return report
+
+
+def _rows(
+    tables: Sequence[OpenTable], report: IngestReport, progress: ProgressCallback | None
+) -> Iterator[AgreementInput]:
+    """Yield the good rows of `tables`, adding problems and warnings to `report`."""
+    for table in tables:
+        for item in table.items:
+            if isinstance(item, AgreementInput):
+                yield item
+            elif isinstance(item, importer.RowProblem):
+                report.problems.append(str(item))
+            else:
+                report.warnings.append(str(item))
+            if progress is not None:
+                line = item.line if not isinstance(item, AgreementInput) else item.source_line
+                progress(line, table.line_count)
+
+
+def _refuse_bad_rows(report: IngestReport, skip_invalid: bool) -> None:
+    """Raise InputError listing the bad rows, unless there are none or they are skipped."""
+    if report.problems and not skip_invalid:
+        raise InputError(
+            [
+                *report.problems,
+                f"nothing imported: {len(report.problems)} bad row(s); "
+                "fix them or use --skip-invalid",
+            ]
+        )
+
+
+def close_tables(tables: Sequence[OpenTable]) -> None:
+    """Close the row generators of `tables` (import_tables does it when it ends)."""
+    for table in tables:
+        close = getattr(table.items, "close", None)
+        if close is not None:
+            close()
+
+
 def ingest(
     database: Database | None,
     rows: Sequence[AgreementInput],
@@ -93,14 +233,7 @@ def ingest(
     Returns the report with counts filled in. Raises InputError listing every bad row
     when there are bad rows and `skip_invalid` is False; nothing is written then.
     """
-    if report.problems and not skip_invalid:
-        raise InputError(
-            [
-                *report.problems,
-                f"nothing imported: {len(report.problems)} bad row(s); "
-                "fix them or use --skip-invalid",
-            ]
-        )
+    _refuse_bad_rows(report, skip_invalid)
     report.dry_run = dry_run
     if database is None:
         report.new = len(rows)

@@ -12,7 +12,7 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,10 @@ _CONTROL_BYTES = frozenset(set(range(32)) - set(b"\t\n\r\f\v"))
 _TURKISH_OR_ICELANDIC = frozenset(b"\xd0\xdd\xde\xf0\xfd\xfe")
 _ICELANDIC_COMPANIONS = frozenset(b"\xe1\xe9\xed\xf3\xfa\xe6\xc1\xc9\xcd\xd3\xda\xc6")
 _WORD_BYTES = re.compile(rb"[A-Za-z\x80-\xff]{2,}")
+# What str.splitlines() splits at.
+_LINE_BREAK = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+# A line as io.StringIO(newline="") reads it: up to and with \n, \r or \r\n, or the rest.
+_PHYSICAL_LINE = re.compile("[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +86,7 @@ def open_table(path: Path, *, fmt: str = "auto", sheet: str | None = None) -> Ra
         raise InputError(f"{path}: a sheet can only be chosen in an .xlsx workbook")
     text = decode_text(str(path), data)
     rows = _text_rows(path, text, _sniff_delimiter(text, kind))
-    return RawTable(rows, len(text.splitlines()), short_rows_are_padded=False)
+    return RawTable(rows, _count_lines(text), short_rows_are_padded=False)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -128,8 +132,13 @@ def decode_text(file: str, data: bytes) -> str:
         control_count = sum(byte in _CONTROL_BYTES for byte in sample)
         if b"\x00" in sample or control_count > len(sample) // 100:
             raise InputError(f"{file}: not a table: the file holds binary data, not text")
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            pass
+        # Only now is the code page worth guessing: the vote reads every word.
         turkish = _looks_turkish(data)
-        encodings = ("utf-8-sig", *(("cp1254", "cp1252") if turkish else ("cp1252", "cp1254")))
+        encodings = ("cp1254", "cp1252") if turkish else ("cp1252", "cp1254")
     for encoding in encodings:
         try:
             return data.decode(encoding)
@@ -147,13 +156,15 @@ def _looks_turkish(data: bytes) -> bool:
     Icelandic word without those vowels ("Guðmundsson") is misread as Turkish.
     """
     turkish_votes = icelandic_votes = 0
-    for word in _WORD_BYTES.findall(data):
-        letters = set(word)
-        if letters & _TURKISH_OR_ICELANDIC:
-            if letters & _ICELANDIC_COMPANIONS:
-                icelandic_votes += 1
-            else:
-                turkish_votes += 1
+    # One word at a time: a list of every word of a large file would weigh more than it.
+    for match in _WORD_BYTES.finditer(data):
+        word = match.group()
+        if _TURKISH_OR_ICELANDIC.isdisjoint(word):
+            continue
+        if _ICELANDIC_COMPANIONS.isdisjoint(word):
+            turkish_votes += 1
+        else:
+            icelandic_votes += 1
     return turkish_votes > icelandic_votes
 
 
@@ -164,8 +175,24 @@ def _sniff_delimiter(text: str, kind: str) -> str:
     return max(candidates, key=first_line.count)
 
 
+def _count_lines(text: str) -> int:
+    """Return len(text.splitlines()) without building the list of lines."""
+    breaks = sum(1 for _ in _LINE_BREAK.finditer(text))
+    return breaks + (1 if text and _LINE_BREAK.fullmatch(text[-1]) is None else 0)
+
+
+def _physical_lines(text: str) -> Iterator[str]:
+    """Yield the lines of `text` with their endings, as io.StringIO(text, newline="") does.
+
+    A line ends at \\n, \\r or \\r\\n. The lines are cut from `text` one at a time: a
+    StringIO would hold a copy of the whole text, four bytes per character.
+    """
+    for match in _PHYSICAL_LINE.finditer(text):
+        yield match.group()
+
+
 def _text_rows(path: Path, text: str, delimiter: str) -> Rows:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(_physical_lines(text), delimiter=delimiter)
     line = 1
     try:
         for cells in reader:

@@ -17,34 +17,40 @@ def cmd_import(args: argparse.Namespace) -> int:
     """`reminder import`: read tables, report, store (all or nothing)."""
     from datetime import UTC, datetime
 
-    from reminder.ingest import ingest, read_tables
+    from reminder.ingest import close_tables, import_tables, open_tables
     from reminder.progress import progress_bar
 
     config = load(args)
-    with progress_bar(sys.stderr, label="reading") as progress:
-        rows, report = read_tables(
-            args.files, config, fmt=args.fmt, sheet=args.sheet, progress=progress
+    with progress_bar(sys.stderr, label="importing") as progress:
+        # A file that cannot be used at all is refused before the database is touched.
+        tables = open_tables(
+            args.files, config, fmt=args.fmt, sheet=args.sheet, count_lines=progress is not None
         )
-    database = _database_for_import(config, dry_run=args.dry_run)
-    try:
-        report = ingest(
-            database,
-            rows,
-            report,
-            now=datetime.now(UTC),
-            skip_invalid=args.skip_invalid,
-            dry_run=args.dry_run,
-        )
-    finally:
-        if database is not None:
-            database.close()
+        try:
+            database = _database_for_import(config, dry_run=args.dry_run)
+        except BaseException:
+            close_tables(tables)
+            raise
+        try:
+            report = import_tables(
+                database,
+                tables,
+                now=datetime.now(UTC),
+                skip_invalid=args.skip_invalid,
+                dry_run=args.dry_run,
+                progress=progress,
+            )
+        finally:
+            if database is not None:
+                database.close()
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for problem in report.problems:
         print(f"skipped: {problem}", file=sys.stderr)
     verb = "would import" if report.dry_run else "imported"
+    rows = report.rows_read - len(report.problems)
     print(
-        f"{verb} {len(rows)} agreement(s) from {len(report.files)} file(s): "
+        f"{verb} {rows} agreement(s) from {len(report.files)} file(s): "
         f"{report.new} new, {report.updated} updated, {report.unchanged} unchanged, "
         f"{report.superseded} superseded; {len(report.warnings)} warning(s), "
         f"{len(report.problems)} bad row(s) skipped"

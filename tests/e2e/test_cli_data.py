@@ -80,6 +80,40 @@ def test_bad_rows_write_nothing_unless_skipped(run_cli: RunCli, tmp_path: Path) 
     assert f"skipped: {table}:3:" in skipped.stderr
 
 
+def test_a_bad_row_after_many_good_ones_writes_nothing(run_cli: RunCli, tmp_path: Path) -> None:
+    # The rows are written in batches while they are read: a bad row found after
+    # several batches, and a duplicate across files, must still leave nothing stored.
+    lines = ["University;Country;Conclusion date;Effective until"]
+    lines += [f"University {index};Georgia;10.01.2019;2024" for index in range(2500)]
+    table = tmp_path / "many.csv"
+    table.write_text(
+        "\n".join([*lines, "Bad University;Georgia;31.02.2019;2024"]) + "\n", encoding="utf-8"
+    )
+    again = tmp_path / "again.csv"
+    again.write_text("\n".join([lines[0], lines[1200]]) + "\n", encoding="utf-8")
+
+    refused = run_cli("import", table)
+    assert refused.returncode == 2
+    assert f"{table}:2502:" in refused.stderr
+    assert "nothing imported: 1 bad row(s)" in refused.stderr
+
+    skipped = run_cli("import", table, again, "--skip-invalid")
+    assert skipped.returncode == 2
+    no_traceback(skipped.stderr)
+    assert f"{again}:2: same partner, programme and conclusion date as {table}:1201" in (
+        skipped.stderr
+    )
+    assert json.loads(run_cli("agreements", "--json").stdout) == []
+
+    dry = run_cli("import", table, "--skip-invalid", "--dry-run")
+    assert "would import 2500 agreement(s)" in dry.stdout
+    assert "2500 new" in dry.stdout
+    imported = run_cli("import", table, "--skip-invalid")
+    assert "imported 2500 agreement(s) from 1 file(s): 2500 new" in imported.stdout
+    listed = json.loads(run_cli("agreements", "--json").stdout)
+    assert len(listed) == 2500
+
+
 def test_whole_file_problems_are_one_line_and_exit_2(run_cli: RunCli, tmp_path: Path) -> None:
     empty = tmp_path / "empty.tsv"
     empty.write_text("", encoding="utf-8")

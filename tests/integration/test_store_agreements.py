@@ -5,14 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, delete, insert, select
 
 from reminder import store
 from reminder.db import Database
 from reminder.errors import InputError
-from reminder.models import Agreement, UTCDateTime
+from reminder.models import Agreement, AgreementEvent, Base, UTCDateTime
 from reminder.records import AgreementInput, CountryMatch, Lifecycle, Precision, UntilSource
 from reminder.store import (
     agreement_history,
@@ -228,6 +230,183 @@ def test_rows_with_the_same_identity_are_refused_before_writing(db: Database) ->
         "agreements.tsv:11: partner_key is 301 characters long, at most 300 fit",
     )
     assert stored(db) == {}
+
+
+def _raw_table(db: Database, table: str, order_by: str) -> list[tuple[Any, ...]]:
+    """Return the rows of `table` as the driver reads them, without their id column."""
+    with db.session(read_only=True) as session:
+        result = session.connection().exec_driver_sql(f"SELECT * FROM {table} ORDER BY {order_by}")
+        keep = [index for index, name in enumerate(result.keys()) if name != "id"]
+        return [tuple(row[index] for index in keep) for row in result]
+
+
+def test_import_stores_exactly_what_sqlalchemy_would_store(db: Database) -> None:
+    # The import hands the driver values it converted itself (once per distinct
+    # value); the stored bytes must be those of SQLAlchemy's own insert, on every
+    # database, for every kind of value an import writes.
+    rows = [
+        make_row(
+            "université de lyon",
+            partner="Université de Lyon 100% ?",
+            country="Fr'ance %s",
+            country_code=None,
+            country_match=CountryMatch.UNKNOWN,
+            notes="Signed by the dean.\nTwo copies; 50% of %(x)s ? :1",
+            concluded=date(2020, 2, 29),
+            concluded_precision=Precision.MONTH,
+            effective_until=date(2024, 12, 31),
+            effective_until_source=UntilSource.TERM,
+            approximate=True,
+            coordinator_email=None,
+            warnings=("conclusion date  has\nno day", "country guessed"),
+        ),
+        make_row(
+            "istanbul teknik universitesi",
+            partner="İstanbul Teknik Üniversitesi",
+            country_match=CountryMatch.APPROXIMATE,
+            concluded=date(1999, 12, 31),
+            concluded_precision=Precision.YEAR,
+            effective_until_source=UntilSource.YEAR,
+            source_file="tables/ğ ş.csv",
+        ),
+        make_row("uniwersytet warszawski", programme_key="ka171", programme="KA171"),
+    ]
+    now = datetime(2025, 3, 1, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5)))
+    import_rows(db, rows, now)
+    ours = _raw_table(db, "agreements", "source_line")
+    our_events = _raw_table(db, "agreement_events", "details")
+
+    with db.session() as session:
+        session.execute(delete(AgreementEvent.__table__))
+        session.execute(delete(Agreement.__table__))
+        session.execute(
+            insert(Agreement.__table__),
+            [
+                agreement_store._imported_values(row)
+                | {"lifecycle": Lifecycle.ACTIVE, "created_at": now, "updated_at": now}
+                for row in rows
+            ],
+        )
+        ids = {
+            line: agreement_id
+            for line, agreement_id in session.execute(select(Agreement.source_line, Agreement.id))
+        }
+        session.execute(
+            insert(AgreementEvent.__table__),
+            [
+                {
+                    "agreement_id": ids[row.source_line],
+                    "at": now,
+                    "actor": "tester",
+                    "action": "imported",
+                    "details": f"from {row.source_file}:{row.source_line}",
+                }
+                for row in rows
+            ],
+        )
+    theirs = _raw_table(db, "agreements", "source_line")
+    their_events = _raw_table(db, "agreement_events", "details")
+
+    assert ours == theirs
+    # The events point at other ids now: compare them without agreement_id.
+    assert [event[1:] for event in our_events] == [event[1:] for event in their_events]
+    assert len(ours) == 3
+    assert len(our_events) == 3
+
+
+def import_in_batches(
+    db: Database, rows: list[AgreementInput], batch_rows: int, now: datetime = NOW
+) -> store.ImportOutcome:
+    """Import `rows` through ImportInBatches, `batch_rows` at a time, in one session."""
+    with db.session() as session:
+        batches = agreement_store.ImportInBatches(session, now=now, actor="tester")
+        for start in range(0, len(rows), batch_rows):
+            batches.add(rows[start : start + batch_rows])
+        return batches.finish()
+
+
+def test_batches_store_what_one_import_stores(db: Database) -> None:
+    # The rows of one partner and programme fall in different batches: supersession is
+    # still decided once over all of them, with one event per change.
+    oldest = make_row("partner a", concluded=date(2010, 1, 1), effective_until=date(2015, 1, 1))
+    newest = make_row("partner a", concluded=date(2020, 1, 1), effective_until=date(2025, 1, 1))
+    middle = make_row("partner a", concluded=date(2015, 1, 1), effective_until=date(2020, 1, 1))
+    others = [make_row(f"partner {index}") for index in range(2, 9)]
+    rows = [
+        replace(row, source_line=line)
+        for line, row in enumerate([oldest, *others[:3], newest, *others[3:], middle], start=2)
+    ]
+
+    outcome = import_in_batches(db, rows, batch_rows=3)
+
+    assert (outcome.new, outcome.updated, outcome.unchanged, outcome.superseded) == (10, 0, 0, 2)
+    agreements = stored(db)
+    current = agreements[_identity(newest)]
+    assert current.lifecycle is Lifecycle.ACTIVE
+    for row in (oldest, middle):
+        agreement = agreements[_identity(row)]
+        assert (agreement.lifecycle, agreement.superseded_by_id) == (
+            Lifecycle.SUPERSEDED,
+            current.id,
+        )
+        assert actions(db, agreement.id) == ["imported", "superseded"]
+    assert actions(db, current.id) == ["imported"]
+    # Ids follow the rows across batches.
+    assert [agreements[_identity(row)].id for row in rows] == sorted(
+        agreement.id for agreement in agreements.values()
+    )
+
+    changed = replace(rows[1], notes="renewed")
+    again = import_in_batches(db, [*rows[:1], changed, *rows[2:]], batch_rows=4, now=LATER)
+    assert (again.new, again.updated, again.unchanged, again.superseded) == (0, 1, 9, 0)
+    assert actions(db, stored(db)[_identity(changed)].id) == ["imported", "updated"]
+
+
+def test_batches_refuse_a_duplicate_of_an_earlier_batch_and_write_nothing(db: Database) -> None:
+    first = make_row("partner a")
+    rows = [first, make_row("partner b"), make_row("partner c"), replace(first, source_line=99)]
+
+    with pytest.raises(InputError) as raised:
+        import_in_batches(db, rows, batch_rows=2)
+
+    assert raised.value.problems == (
+        f"agreements.tsv:99: same partner, programme and conclusion date as "
+        f"agreements.tsv:{first.source_line}",
+    )
+    with db.session(read_only=True) as session:
+        assert count_agreements(session) == 0
+
+
+def _identity(row: AgreementInput) -> tuple[str, str, date]:
+    return (row.partner_key, row.programme_key, row.concluded)
+
+
+def test_a_driver_with_named_parameters_gets_sqlalchemy_statements(tmp_path: Path) -> None:
+    # The import hands positional parameters to the driver itself; a driver taking
+    # named ones goes through SQLAlchemy's insert and update, with the same result.
+    engine = create_engine(f"sqlite:///{tmp_path / 'named.db'}", paramstyle="named")
+    Base.metadata.create_all(engine)
+    named = Database(engine, "named")
+    try:
+        older = make_row("partner a", concluded=date(2015, 1, 1), effective_until=date(2020, 1, 1))
+        newer = make_row("partner a")
+        outcome = import_rows(named, [older, newer])
+        again = import_in_batches(named, [older, replace(newer, notes="new")], 1, now=LATER)
+
+        assert (outcome.new, outcome.superseded) == (2, 1)
+        assert (again.updated, again.unchanged) == (1, 1)
+        agreements = stored(named)
+        current = agreements[_identity(newer)]
+        superseded = agreements[_identity(older)]
+        assert (superseded.lifecycle, superseded.superseded_by_id) == (
+            Lifecycle.SUPERSEDED,
+            current.id,
+        )
+        assert (current.notes, current.created_at, current.updated_at) == ("new", NOW, LATER)
+        assert actions(named, superseded.id) == ["imported", "superseded"]
+        assert actions(named, current.id) == ["imported", "updated"]
+    finally:
+        named.close()
 
 
 def test_naive_now_is_refused(db: Database) -> None:
