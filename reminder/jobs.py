@@ -9,11 +9,13 @@ pending (sent next run).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email import message_from_bytes
@@ -176,7 +178,7 @@ def plan_reminders(context: Context, as_of: date) -> ReminderPlan:
             found = decisions[key] = (decision, days_left(until, as_of))
         return found
 
-    with context.database.session(read_only=True) as session:
+    with _collector_paused(), context.database.session(read_only=True) as session:
         candidates = store.iter_reminder_candidates(
             session,
             until_from=as_of - timedelta(days=behind),
@@ -202,6 +204,24 @@ def plan_reminders(context: Context, as_of: date) -> ReminderPlan:
                     ]
     plan.digests = digests_by_recipient(due, as_of)
     return plan
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block; restore it afterwards.
+
+    A run over a large portfolio builds tens of thousands of views and items that all
+    live until the plan is done, and every collection of the oldest generation walks
+    all of them again: a quarter of plan_reminders at 1,000,000 agreements. What the
+    plan builds holds no reference cycles, so nothing waits for the collector here.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 _NONE_RECORDED: frozenset[int] = frozenset()
