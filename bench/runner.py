@@ -183,20 +183,22 @@ def _profile(
             config, database=dataclasses.replace(config.database, url=scratch.url)
         )
         _, text = profile(lambda: _import_in_process(portfolio.csv_path, scratch_config))
-        results.profiles[f"(a) import (read_tables + ingest), {label}"] = text
+        results.profiles[f"(a) import (open_tables + import_tables), {label}"] = text
         databases.drop(scratch)
 
 
 def _import_in_process(csv_path: Path, config: object) -> None:
     from reminder.config import Config
     from reminder.db import open_database
-    from reminder.ingest import ingest, read_tables
+    from reminder.ingest import import_tables, open_tables
 
     assert isinstance(config, Config)
-    rows, report = read_tables([csv_path], config)
+    # As `reminder import` does it: every file and header checked first, then the rows
+    # read and written a batch at a time.
     database = open_database(config.database.url)
     try:
-        ingest(database, rows, report, now=datetime.now(UTC), skip_invalid=False, dry_run=False)
+        tables = open_tables([csv_path], config)
+        import_tables(database, tables, now=datetime.now(UTC), skip_invalid=False, dry_run=False)
     finally:
         database.close()
 

@@ -1,9 +1,9 @@
-"""One import: read tables with the importer, then store them in one transaction.
+"""One import: read tables with the importer and store them in one transaction.
 
 Nothing is written when any row is bad, unless the caller asks to skip bad rows;
-a dry run reads and checks everything and writes nothing. `import_tables` writes the
-rows in batches while it reads them, so that an import of any size holds only a batch
-of rows; `read_tables` + `ingest` read everything first.
+a dry run reads and checks everything and writes nothing. `open_tables` checks every
+file and header first; `import_tables` then writes the rows in batches while it reads
+them, so that an import of any size holds only a batch of rows.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from reminder.config import Config
 from reminder.db import Database
 from reminder.errors import InputError
 from reminder.records import AgreementInput
-from reminder.store.agreements import ImportInBatches
 
 #: Called with (lines read so far, total lines) while a table is read.
 ProgressCallback = Callable[[int, int], None]
@@ -43,46 +42,6 @@ class IngestReport:
     warnings: list[str] = field(default_factory=list)
     dry_run: bool = False
     written: bool = False
-
-
-def read_tables(
-    paths: Sequence[Path],
-    config: Config,
-    *,
-    fmt: str = "auto",
-    sheet: str | None = None,
-    progress: ProgressCallback | None = None,
-) -> tuple[list[AgreementInput], IngestReport]:
-    """Read and check every table; bad rows are collected, not raised.
-
-    Returns the good rows and a report holding every problem and warning.
-    Raises InputError when a file as a whole cannot be used (missing, empty, not a
-    table, needed columns missing).
-    """
-    report = IngestReport(files=[str(p) for p in paths])
-    rows: list[AgreementInput] = []
-    for path in paths:
-        total = importer.count_lines(path, fmt=fmt, sheet=sheet) if progress else 0
-        items = importer.iter_table(
-            path,
-            fmt=fmt,
-            sheet=sheet,
-            term_years=config.agreements.term_years,
-            default_programme=config.agreements.default_programme,
-        )
-        for item in items:
-            if isinstance(item, AgreementInput):
-                rows.append(item)
-            elif isinstance(item, importer.RowProblem):
-                report.problems.append(str(item))
-            else:
-                report.warnings.append(str(item))
-            if progress is not None:
-                progress(
-                    item.line if not isinstance(item, AgreementInput) else item.source_line, total
-                )
-    report.rows_read = len(rows) + len(report.problems)
-    return rows, report
 
 
 @dataclass(frozen=True)
@@ -137,10 +96,11 @@ def import_tables(
 ) -> IngestReport:
     """Read `tables` and store their rows in one transaction, a batch at a time.
 
-    The same rules as `read_tables` + `ingest`, without holding every row: the rows are
-    written while they are read, and the transaction is rolled back at the end when any
-    row was bad (unless `skip_invalid`), when the store refuses rows, or for a dry run.
-    `database` may be None only for a dry run that has no database to compare with.
+    The rows are written while they are read (see `store.ImportInBatches`), and the
+    transaction is rolled back at the end when any row was bad (unless `skip_invalid`),
+    when the store refuses rows, or for a dry run. Bad rows are collected, not raised,
+    until every row was read. `database` may be None only for a dry run that has no
+    database to compare with.
 
     Returns the report with counts filled in. Raises InputError listing every bad row
     when there are bad rows and `skip_invalid` is False, or every row the store refuses
@@ -155,7 +115,7 @@ def import_tables(
             report.new = rows
             return report
         with database.session() as session:
-            batches = ImportInBatches(session, now=now, actor=_actor())
+            batches = store.ImportInBatches(session, now=now, actor=_actor())
             rows = 0
             batch: list[AgreementInput] = []
             for row in _rows(tables, report, progress):
@@ -216,36 +176,6 @@ def close_tables(tables: Sequence[OpenTable]) -> None:
         close = getattr(table.items, "close", None)
         if close is not None:
             close()
-
-
-def ingest(
-    database: Database | None,
-    rows: Sequence[AgreementInput],
-    report: IngestReport,
-    *,
-    now: datetime,
-    skip_invalid: bool,
-    dry_run: bool,
-) -> IngestReport:
-    """Store `rows` (unless dry_run), all in one transaction.
-
-    `database` may be None only for a dry run that has no database to compare with.
-    Returns the report with counts filled in. Raises InputError listing every bad row
-    when there are bad rows and `skip_invalid` is False; nothing is written then.
-    """
-    _refuse_bad_rows(report, skip_invalid)
-    report.dry_run = dry_run
-    if database is None:
-        report.new = len(rows)
-        return report
-    with database.session() as session:
-        outcome = store.apply_import(session, rows, now=now, actor=_actor())
-        if dry_run:
-            session.rollback()
-        report.written = not dry_run
-    report.new, report.updated = outcome.new, outcome.updated
-    report.unchanged, report.superseded = outcome.unchanged, outcome.superseded
-    return report
 
 
 def _actor() -> str:

@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPOSITORY))
 from reminder.cli.mail import build_context  # noqa: E402
 from reminder.config import DatabaseConfig, DigestConfig, load_config  # noqa: E402
 from reminder.db import open_database  # noqa: E402
-from reminder.ingest import ingest, read_tables  # noqa: E402
+from reminder.ingest import import_tables, open_tables  # noqa: E402
 from reminder.jobs import ledger_address, plan_reminders  # noqa: E402
 from reminder.weekly_run import plan_weekly  # noqa: E402
 
@@ -60,11 +60,11 @@ def render_digests(folder: Path, state: Path) -> list[Path]:
         digest=DigestConfig(send_when_empty=True, office_summary_to=("international@example.edu",)),
     )
     now = datetime.combine(AS_OF, time(8), tzinfo=config.zone)
-    rows, report = read_tables([SAMPLE], config)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     with open_database(config.database.url, migrate=True) as database:
-        ingest(database, rows, report, now=now, skip_invalid=False, dry_run=False)
+        tables = open_tables([SAMPLE], config)
+        import_tables(database, tables, now=now, skip_invalid=False, dry_run=False)
         context = build_context(config, database)
         for digest in plan_weekly(context, AS_OF):
             kind = "office" if digest.office_wide else "weekly"

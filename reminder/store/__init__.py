@@ -1,6 +1,7 @@
 """Queries and writes on the database; every function takes the caller's Session.
 
-- `agreements`: importing validated rows, supersession, agreement history.
+- `agreements`: supersession, listing agreements, agreement history.
+- `importing`: validated rows stored in batches (through `driver_writes`).
 - `views`: agreements read as plain AgreementView values, streamed.
 - `ledger`: reminders decided, the messages that carry them, their delivery, job runs.
 - `workflow`: renew, amend, retire, reinstate, snooze.
@@ -12,15 +13,14 @@ are the only places that import SQLAlchemy.
 """
 
 from reminder.store.agreements import (
-    ImportOutcome,
     SupersessionChanges,
     agreement_history,
-    apply_import,
     count_agreements,
     get_agreement,
     iter_agreements,
     resupersede,
 )
+from reminder.store.importing import ImportInBatches, ImportOutcome, apply_import
 from reminder.store.ledger import (
     Attempt,
     AttemptOutcome,
@@ -94,6 +94,7 @@ __all__ = [
     "EventView",
     "FailingMessage",
     "HistoryEntry",
+    "ImportInBatches",
     "ImportOutcome",
     "InstanceView",
     "JobRunView",

@@ -31,7 +31,7 @@ from sqlalchemy import select, update
 from reminder import store
 from reminder.config import load_config
 from reminder.db import open_database
-from reminder.ingest import ingest, read_tables
+from reminder.ingest import import_tables, open_tables
 from reminder.models import JobRun, Message
 
 ZONE = ZoneInfo("Europe/Istanbul")
@@ -230,10 +230,13 @@ def import_agreements(config: Path, days_left: dict[str, int]) -> None:
         lines.append(f"{partner};{country};{concluded:%d.%m.%Y};{until:%d.%m.%Y}")
     table.write_text("\n".join(lines) + "\n", encoding="utf-8")
     settings = load_config(str(config))
-    rows, report = read_tables([table], settings)
     with open_database(settings.database.url, migrate=True) as database:
-        report = ingest(
-            database, rows, report, now=datetime.now(UTC), skip_invalid=False, dry_run=False
+        report = import_tables(
+            database,
+            open_tables([table], settings),
+            now=datetime.now(UTC),
+            skip_invalid=False,
+            dry_run=False,
         )
     assert report.written and not report.problems, report.problems
 

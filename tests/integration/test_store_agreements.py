@@ -21,10 +21,10 @@ from reminder.store import (
     apply_import,
     count_agreements,
     get_agreement,
+    importing,
     iter_agreements,
     resupersede,
 )
-from reminder.store import agreements as agreement_store
 
 NOW = datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 LATER = NOW + timedelta(days=7)
@@ -282,7 +282,7 @@ def test_import_stores_exactly_what_sqlalchemy_would_store(db: Database) -> None
         session.execute(
             insert(Agreement.__table__),
             [
-                agreement_store._imported_values(row)
+                importing._imported_values(row)
                 | {"lifecycle": Lifecycle.ACTIVE, "created_at": now, "updated_at": now}
                 for row in rows
             ],
@@ -319,7 +319,7 @@ def import_in_batches(
 ) -> store.ImportOutcome:
     """Import `rows` through ImportInBatches, `batch_rows` at a time, in one session."""
     with db.session() as session:
-        batches = agreement_store.ImportInBatches(session, now=now, actor="tester")
+        batches = store.ImportInBatches(session, now=now, actor="tester")
         for start in range(0, len(rows), batch_rows):
             batches.add(rows[start : start + batch_rows])
         return batches.finish()
@@ -415,7 +415,7 @@ def test_naive_now_is_refused(db: Database) -> None:
 
 
 def test_large_import_crosses_chunks_on_every_database(db: Database) -> None:
-    partners = agreement_store.IMPORT_CHUNK_PARTNERS * 2 + 17
+    partners = importing.IMPORT_CHUNK_PARTNERS * 2 + 17
     rows = [make_row(f"partner {index:05d}") for index in range(partners)]
     rows += [
         make_row("partner 00000", concluded=date(2015, 1, 1), effective_until=date(2020, 1, 1))
@@ -627,7 +627,7 @@ def test_resupersede_reports_what_it_changed(db: Database) -> None:
 def test_chunk_boundaries_do_not_split_a_partner(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(agreement_store, "IMPORT_CHUNK_PARTNERS", 2)
+    monkeypatch.setattr(importing, "IMPORT_CHUNK_PARTNERS", 2)
     rows = [
         make_row(partner, concluded=date(year, 1, 1), effective_until=date(year + 5, 1, 1))
         for partner in ("alpha", "beta", "gamma", "delta", "epsilon")
