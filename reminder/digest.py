@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 from reminder.config import Coordinator
 from reminder.records import AgreementView
@@ -26,9 +27,11 @@ class Recipient:
     name: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class DueItem:
-    """One agreement due for a reminder at `window` (NOTICE for the expiry notice)."""
+class DueItem(NamedTuple):
+    """One agreement due for a reminder at `window` (NOTICE for the expiry notice).
+
+    A named tuple, as AgreementView: a first run makes one per agreement due.
+    """
 
     agreement: AgreementView
     window: int

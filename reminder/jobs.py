@@ -162,7 +162,9 @@ def plan_reminders(context: Context, as_of: date) -> ReminderPlan:
     rules = context.rules
     ahead, behind = window_horizon(rules)
     plan = ReminderPlan(as_of)
-    due: dict[Recipient, list[DueItem]] = defaultdict(list)
+    # Keyed by ledger address (a string hashes faster than a Recipient).
+    due: dict[str, list[DueItem]] = defaultdict(list)
+    recipient_of: dict[str, Recipient] = {}
     route = _RouteCache(context)
     # The rule depends only on these arguments, and a run sees many agreements ending
     # on the same day with nothing recorded yet: decide each combination once.
@@ -196,13 +198,16 @@ def plan_reminders(context: Context, as_of: date) -> ReminderPlan:
                 decision, left = decided(until, recorded.get(address, _NONE_RECORDED), snoozed)
                 if decision.due is None:
                     continue
-                due[recipient].append(DueItem(agreement, decision.due, left))
+                due[address].append(DueItem(agreement, decision.due, left))
+                recipient_of[address] = recipient
                 if decision.skipped:
                     plan.skipped += [
                         LedgerKey(agreement.id, until, window, address)
                         for window in decision.skipped
                     ]
-    plan.digests = digests_by_recipient(due, as_of)
+    plan.digests = digests_by_recipient(
+        {recipient_of[address]: items for address, items in due.items()}, as_of
+    )
     return plan
 
 

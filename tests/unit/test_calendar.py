@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -53,7 +52,7 @@ def agreement(agreement_id: int = 1, **changes: Any) -> AgreementView:
         lifecycle=Lifecycle.ACTIVE,
         coordinator_email=None,
     )
-    return replace(view, **changes)
+    return view._replace(**changes)
 
 
 def digest_of(*views: AgreementView, as_of: date = TODAY) -> ReminderDigest:
@@ -121,7 +120,7 @@ def test_the_uid_depends_on_the_agreement_and_its_date_only() -> None:
     early = digest_attachments(digest_of(view, as_of=date(2021, 12, 17)), organizer=SENDER)
     late = digest_attachments(digest_of(view, as_of=date(2022, 5, 16)), organizer=SENDER)
     assert set(event_by_uid(parse(early[0]))) == set(event_by_uid(parse(late[0])))
-    moved = replace(view, effective_until=date(2023, 6, 15))
+    moved = view._replace(effective_until=date(2023, 6, 15))
     amended = digest_attachments(digest_of(moved, as_of=date(2023, 1, 2)), organizer=SENDER)
     assert set(event_by_uid(parse(amended[0]))) == {f"agreement-7-20230615@{DOMAIN}"}
     # The same digest gives the same bytes: the message is rendered once, sent as is.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -44,7 +43,7 @@ def agreement(agreement_id: int, **changes: Any) -> AgreementView:
         lifecycle=Lifecycle.ACTIVE,
         coordinator_email=None,
     )
-    return replace(view, **changes)
+    return view._replace(**changes)
 
 
 def varied_agreements() -> list[AgreementView]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 
 from reminder.config import Coordinator
@@ -62,7 +61,7 @@ def test_one_digest_per_recipient_most_urgent_first() -> None:
         (b, DueItem(agreement(2, "AZ"), 30, 25)),
         (a, DueItem(agreement(3, "AZ"), 0, -2)),
         (a, DueItem(agreement(4, "AZ"), 90, 60)),
-        (a, DueItem(dataclasses.replace(agreement(5, "AZ"), partner="Aa"), 90, 60)),
+        (a, DueItem(agreement(5, "AZ")._replace(partner="Aa"), 90, 60)),
     ]
     digests = build_digests(items, date(2022, 1, 17))
     assert [d.recipient for d in digests] == [a, b]

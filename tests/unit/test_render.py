@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import date, datetime
 from email import message_from_bytes
 from email.headerregistry import Address
@@ -49,7 +48,7 @@ def agreement(agreement_id: int = 1, **changes: Any) -> AgreementView:
         lifecycle=Lifecycle.ACTIVE,
         coordinator_email=None,
     )
-    return replace(view, **changes)
+    return view._replace(**changes)
 
 
 def due(view: AgreementView, window: int) -> DueItem:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import css_inline
 import pytest
@@ -75,7 +75,7 @@ def css_inline_whole(html: str) -> str:
     return str(inliner.inline(html))
 
 
-def agreement(agreement_id: int, **changes: object) -> AgreementView:
+def agreement(agreement_id: int, **changes: Any) -> AgreementView:
     view = AgreementView(
         id=agreement_id,
         partner="Baku State University",
@@ -92,7 +92,7 @@ def agreement(agreement_id: int, **changes: object) -> AgreementView:
         lifecycle=Lifecycle.ACTIVE,
         coordinator_email=None,
     )
-    return replace(view, **changes)  # type: ignore[arg-type]
+    return view._replace(**changes)
 
 
 def reminder_digest(*due: tuple[AgreementView, int]) -> ReminderDigest:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -38,7 +37,7 @@ def agreement(agreement_id: int, until: date, **changes: Any) -> AgreementView:
         lifecycle=Lifecycle.ACTIVE,
         coordinator_email=None,
     )
-    return replace(view, **changes)
+    return view._replace(**changes)
 
 
 def build(*views: AgreementView, office_wide: bool = False) -> WeeklyDigest:
