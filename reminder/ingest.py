@@ -1,9 +1,10 @@
 """One import: read tables with the importer and store them in one transaction.
 
-Nothing is written when any row is bad, unless the caller asks to skip bad rows;
-a dry run reads and checks everything and writes nothing. `open_tables` checks every
+Nothing is kept when any row is bad, unless the caller asks to skip bad rows; a dry
+run reads and checks everything and keeps nothing (it writes inside the transaction
+it rolls back, so that it finds what a real import would). `open_tables` checks every
 file and header first; `import_tables` then writes the rows in batches while it reads
-them, so that an import of any size holds only a batch of rows.
+them, so that an import holds a batch of rows at a time, not every row.
 """
 
 from __future__ import annotations
@@ -103,8 +104,9 @@ def import_tables(
     database to compare with.
 
     Returns the report with counts filled in. Raises InputError listing every bad row
-    when there are bad rows and `skip_invalid` is False, or every row the store refuses
-    (same identity as another row, values too long); nothing is written then.
+    when there are bad rows and `skip_invalid` is False; otherwise, listing every row
+    the store refuses (same identity as another row, values too long), if any. Nothing
+    is kept then.
     """
     report = IngestReport(files=[str(table.path) for table in tables], dry_run=dry_run)
     try:

@@ -343,8 +343,9 @@ async def run_reminders(
 
     Every digest is recorded (its message, its ledger entries and the windows its
     recipient jumped over, in one transaction with the digests batched with it) before
-    the first SMTP conversation. A dry run decides and renders but records and sends
-    nothing. Returns the report.
+    the first SMTP conversation. When composing or recording fails part-way, the
+    batches already recorded stay and are delivered by the next run or retry sweep.
+    A dry run decides and renders but records and sends nothing. Returns the report.
     Raises TemplateError, StoreError.
     """
     report = RunReport("reminders", as_of, dry_run=dry_run)
@@ -359,16 +360,20 @@ async def run_reminders(
             _planned_outcome(compose_reminder(context, digest, now)) for digest in plan.digests
         ]
         return report
-    for attempt in range(2):
+    fruitless = 0
+    while True:
         plan = plan_reminders(context, as_of)
         report.unrouted = plan.unrouted
+        recorded_before = report.recorded_messages
         try:
             _record_plan(context, plan, report, now)
         except StoreConflict:
             # Another process recorded some of the same decisions first; decide again
             # against the ledger as it now stands (what this run recorded already is
-            # in it). Twice in a row means a real problem.
-            if attempt:
+            # in it). Two runs recording batch by batch may meet more than once; two
+            # conflicts in a row with nothing recorded between them mean a real problem.
+            fruitless = 0 if report.recorded_messages > recorded_before else fruitless + 1
+            if fruitless == 2:
                 raise
             log.info("another run recorded reminders for %s first; deciding again", as_of)
             continue
@@ -479,14 +484,23 @@ async def deliver_pending(context: Context, *, now: datetime) -> DeliveryReport:
             stopping = context.stop_requested()
             # One transaction records what the server said to the last message and
             # claims the next: a commit (an fsync on SQLite) per message, not two.
-            with database.session() as session:
+            try:
+                with database.session() as session:
+                    if sent is not None:
+                        status = store.record_attempt(session, *sent, now=current())
+                    claimed = (
+                        None
+                        if stopping
+                        else store.claim_next_message(session, ready, now=current(), lease=lease)
+                    )
+            except Exception:
                 if sent is not None:
-                    status = store.record_attempt(session, *sent, now=current())
-                claimed = (
-                    None
-                    if stopping
-                    else store.claim_next_message(session, ready, now=current(), lease=lease)
-                )
+                    # The claim failed and took the record of the message just sent
+                    # with it (a deadlock, a dropped connection): record that alone,
+                    # or it would be sent again once its claim lapses.
+                    with database.session() as session:
+                        store.record_attempt(session, *sent, now=current())
+                raise
             if sent is not None:
                 _report_outcome(report, sent[0], status)
                 sent = None

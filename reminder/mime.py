@@ -295,7 +295,8 @@ def _encode_text(text: str) -> tuple[str, bytes]:
         return ("7bit" if body.isascii() else "8bit"), body
     sniff = b"\r\n".join(lines[:10]) + b"\r\n"
     sniff_qp = quoted_printable(sniff, limit)
-    if len(sniff_qp) > len(binascii.b2a_base64(sniff)):
+    # Measured as the email package measures it: its sample ends lines with "\n".
+    if len(sniff_qp) - sniff_qp.count(b"\r\n") > len(binascii.b2a_base64(sniff)):
         return "base64", _base64_body(b"\r\n".join(lines) + b"\r\n")
     if len(lines) <= 10:
         return "quoted-printable", sniff_qp

@@ -45,7 +45,7 @@ STOP_GRACE_SECONDS = 20.0
 #: clock was set. asyncio's timers, and with them APScheduler's, run on the monotonic
 #: clock, so after a resume the scheduler would otherwise wake late.
 CLOCK_JUMP = timedelta(seconds=60)
-#: How often an instance writes its heartbeat row: well within the 30 seconds after
+#: How often an instance writes its heartbeat row: a third of the 45 seconds after
 #: which `reminder status` calls an instance gone, and rarely enough that an idle
 #: service costs next to nothing (each beat is a committed write).
 HEARTBEAT_EVERY = timedelta(seconds=15)
@@ -496,7 +496,8 @@ class Service:
             self._want_catch_up()
 
     async def _keep_role(self) -> None:
-        """Every few seconds: check the clock, take or keep the lock, write the heartbeat."""
+        """Every few seconds check the clock and take or keep the lock; every
+        HEARTBEAT_EVERY (and on a change of role) write the heartbeat."""
         last_wall, last_monotonic = self._clock(), self._monotonic()
         last_beat = last_monotonic
         problem: str | None = None

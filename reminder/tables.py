@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree.ElementTree import ParseError
 
 import openpyxl
 from openpyxl.utils.exceptions import InvalidFileException
@@ -226,6 +227,9 @@ def _xlsx_rows(path: Path, data: bytes, sheet: str | None) -> tuple[Rows, int]:
     def rows() -> Rows:
         try:
             yield from enumerate(worksheet.iter_rows(min_row=1, values_only=True), start=1)
+        except (zipfile.BadZipFile, ParseError, KeyError, OSError, ValueError) as error:
+            # The sheet is read lazily: damage past its start shows only now.
+            raise InputError(f"{path}: sheet {sheet!r} cannot be read: {error}") from None
         finally:
             workbook.close()
 

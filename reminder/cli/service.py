@@ -15,9 +15,10 @@ if TYPE_CHECKING:
     from reminder.service import Schedule
     from reminder.store import FailingMessage, InstanceView, JobRunView
 
-#: An instance whose heartbeat is older than this is not running any more (it beats
-#: every few seconds).
-INSTANCE_STALE = timedelta(seconds=30)
+#: An instance whose heartbeat is older than this is not running any more: three
+#: heartbeats (service.HEARTBEAT_EVERY, 15 s) missed, so a beat that comes a loop
+#: late, a slow commit or a little clock skew between hosts do not count as gone.
+INSTANCE_STALE = timedelta(seconds=45)
 
 
 def _now() -> datetime:

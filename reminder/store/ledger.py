@@ -18,7 +18,7 @@ from sqlalchemy import CursorResult, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from reminder.errors import StoreConflict
+from reminder.errors import StoreConflict, StoreError
 from reminder.models import (
     JobRun,
     Message,
@@ -147,7 +147,9 @@ def record_plan(
                     created_at=now,
                 )
             )
-            (message_pk,) = inserted.inserted_primary_key or (None,)
+            message_pk = (inserted.inserted_primary_key or (None,))[0]
+            if message_pk is None:  # never seen; ledger entries must point at their message
+                raise StoreError("the database did not return the new message's id")
             recipients += [
                 {"message_pk": message_pk, "address": address, "state": MessageState.PENDING}
                 for address in planned.recipients

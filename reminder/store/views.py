@@ -6,9 +6,10 @@ digest read many rows, and building ORM objects would cost far more than the que
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import String, and_, select, type_coerce
@@ -122,8 +123,8 @@ def iter_agreement_views(
 
 #: The windows the ledger holds for one agreement (at its current effective-until),
 #: by recipient address.
-RecordedWindows = dict[str, frozenset[int]]
-_NOTHING_RECORDED: RecordedWindows = {}
+RecordedWindows = Mapping[str, frozenset[int]]
+_NOTHING_RECORDED: RecordedWindows = MappingProxyType({})
 
 
 def iter_reminder_candidates(

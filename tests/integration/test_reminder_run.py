@@ -802,6 +802,44 @@ def test_a_crash_between_recorded_batches_loses_nothing_and_repeats_nothing(
     assert reminder_run(context).recorded_messages == 0
 
 
+def test_a_failed_claim_still_records_the_message_sent_before_it(
+    db: Database,
+    tmp_path: Path,
+    smtp_server: SmtpTestServer,
+    smtp_ca_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import_sample(db)
+    context = make_context(make_config(smtp_server, smtp_ca_file, tmp_path), db)
+    real_claim = store.claim_next_message
+    claims: list[int] = []
+
+    class Deadlock(Exception):
+        pass
+
+    def claim_next_message(*args: Any, **kwargs: Any) -> store.ClaimedMessage | None:
+        # The second claim shares its transaction with the record of the first
+        # message, which the server has accepted by then.
+        claims.append(1)
+        if len(claims) == 2:
+            raise Deadlock("the database gave up on the claim")
+        return real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(store, "claim_next_message", claim_next_message)
+    with pytest.raises(Deadlock):
+        reminder_run(context)
+    (first,) = mails(smtp_server)
+    assert {entry.message_id: entry.state for entry in outbox(db)}[first.message_id] == "sent"
+
+    monkeypatch.setattr(store, "claim_next_message", real_claim)
+    later = NOW + claim_lease(context.config.smtp) + timedelta(seconds=1)
+    report = reminder_run(context, now=later)
+
+    assert report.delivery.sent == 1, report.summary
+    sent = Counter(mail.message_id for mail in mails(smtp_server))
+    assert len(sent) == 2 and set(sent.values()) == {1}
+
+
 # --- two runs at once ----------------------------------------------------------------
 
 

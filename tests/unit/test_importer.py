@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import zipfile
 from datetime import date
 from pathlib import Path
 
@@ -525,6 +526,21 @@ def test_a_workbook_given_as_csv_and_a_csv_given_as_workbook(tmp_path: Path) -> 
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"PK\x03\x04" + bytes(100))
     assert_one_line_input_error(broken, "not a readable .xlsx workbook")
+
+
+def test_a_workbook_damaged_inside_its_sheet(tmp_path: Path) -> None:
+    # The workbook opens and the sheet is found; the damage shows only while its rows
+    # are read, well into the table.
+    whole = tmp_path / "whole.xlsx"
+    build_workbook(whole, cover_sheet=False)
+    damaged = tmp_path / "damaged.xlsx"
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(damaged, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data[: len(data) * 2 // 3]  # cut off in the middle of a row
+            target.writestr(item, data)
+    assert_one_line_input_error(damaged, "cannot be read")
 
 
 def test_a_workbook_whose_sheet_is_blank(tmp_path: Path) -> None:
