@@ -28,8 +28,9 @@ from bench.processes import child_environment
 from bench.stats import Samples, timed
 from reminder.cli.mail import build_context
 from reminder.config import Config
+from reminder.context import Context
 from reminder.db import Database
-from reminder.jobs import Context, RunReport, run_job
+from reminder.jobs import RunReport, run_job
 
 SENDER = "reminder@example.edu"
 

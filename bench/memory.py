@@ -59,7 +59,8 @@ def memory_breakdown(target: Target, config_path: Path, day: date) -> str:
 
     from reminder.cli.mail import build_context
     from reminder.config import load_config
-    from reminder.jobs import RECORD_BATCH_BYTES, plan_reminders, run_job
+    from reminder.jobs import RECORD_BATCH_BYTES, run_job
+    from reminder.planning import plan_reminders
 
     database = target.open()
     try:

@@ -161,7 +161,7 @@ def _profile(
     """Profile the selection, the backlog and the steady day on `target`, and an import
     into a scratch file."""
     from bench.databases import clear_ledger
-    from reminder.jobs import plan_reminders
+    from reminder.planning import plan_reminders
 
     config = load_config(str(config_path))
     database = target.open()
@@ -239,7 +239,7 @@ def _explain(results: Results, options: Options) -> None:
         '(a) floor: `sqlite3 floor.sqlite3 "CREATE TABLE '
         f'{FLOOR_TABLE} (7 columns); 2 indexes" ".import --csv --skip 1 portfolio-N.csv '
         f'{FLOOR_TABLE}"`' + ("" if tool else " -- sqlite3 shell NOT INSTALLED, floor skipped"),
-        "(b) ours: `jobs.plan_reminders(context, as_of)` in-process; floor: the query in "
+        "(b) ours: `planning.plan_reminders(context, as_of)` in-process; floor: the query in "
         "`bench/selection.py` through the driver (sqlite3 / psycopg), fetchall()",
         "(c) ours: `jobs.run_job(context, 'reminders', ...)` in-process, to `bench.sink` "
         "(aiosmtpd, separate process, plain SMTP); floor: `aiosmtplib.SMTP.sendmail` of the "

@@ -1,4 +1,4 @@
-"""(b) Selection: what `reminder due` decides (jobs.plan_reminders) against one query.
+"""(b) Selection: what `reminder due` decides (planning.plan_reminders) against one query.
 
 The floor is a hand-written query through the driver itself (sqlite3, psycopg) that
 reads the same rows plan_reminders needs: the active agreements whose effective-until
@@ -21,7 +21,8 @@ from bench.databases import Target
 from bench.stats import Samples, timed
 from reminder.cli.mail import build_context
 from reminder.config import Config
-from reminder.jobs import Context, ReminderPlan, plan_reminders
+from reminder.context import Context
+from reminder.planning import ReminderPlan, plan_reminders
 from reminder.windows import window_horizon
 
 #: Renewal windows of the sweep: each horizon reads a different share of the portfolio.

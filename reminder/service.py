@@ -28,8 +28,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from reminder import sdnotify, store
 from reminder.config import Config
+from reminder.context import Context
+from reminder.delivery import deliver_pending
 from reminder.errors import ConfigError, ReminderError
-from reminder.jobs import Context, deliver_pending, run_job
+from reminder.jobs import run_job
 from reminder.lock import Role
 
 log = logging.getLogger(__name__)

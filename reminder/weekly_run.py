@@ -13,19 +13,14 @@ from email.policy import SMTP
 from pathlib import Path
 
 from reminder import store
+from reminder.context import Context
 from reminder.dates import days_left
+from reminder.delivery import MessageOutcome, deliver_pending
 from reminder.digest import Recipient
 from reminder.errors import StoreConflict
-from reminder.jobs import (
-    Context,
-    MessageOutcome,
-    RunReport,
-    deliver_pending,
-    ledger_address,
-    make_message_id,
-    write_preview_files,
-)
+from reminder.jobs import RunReport, make_message_id, write_preview_files
 from reminder.mime import build_message, parse_address
+from reminder.planning import ledger_address
 from reminder.store import PlannedMessage
 from reminder.weekly import Change, WeeklyBuilder, WeeklyDigest, iso_week, previous_digest_day
 from reminder.windows import Status, status_of

@@ -41,7 +41,7 @@ from reminder.cli.mail import build_context  # noqa: E402
 from reminder.config import DatabaseConfig, DigestConfig, load_config  # noqa: E402
 from reminder.db import open_database  # noqa: E402
 from reminder.ingest import import_tables, open_tables  # noqa: E402
-from reminder.jobs import ledger_address, plan_reminders  # noqa: E402
+from reminder.planning import ledger_address, plan_reminders  # noqa: E402
 from reminder.weekly_run import plan_weekly  # noqa: E402
 
 

@@ -12,8 +12,9 @@ from reminder.cli.common import load, open_db, print_json, today
 
 if TYPE_CHECKING:
     from reminder.config import Config
+    from reminder.context import Context
     from reminder.db import Database
-    from reminder.jobs import Context, RunReport
+    from reminder.jobs import RunReport
     from reminder.mailer import Transport
 
 
@@ -24,8 +25,8 @@ def build_context(config: Config, database: Database) -> Context:
     Raises ConfigError, TemplateError.
     """
     from reminder.cli.workflow import calendar_attachments
+    from reminder.context import Context
     from reminder.credentials import resolve_secret
-    from reminder.jobs import Context
     from reminder.mailer import open_transport
     from reminder.render import Renderer
 
@@ -52,7 +53,7 @@ def _now() -> datetime:
 
 def cmd_due(args: argparse.Namespace) -> int:
     """`reminder due`: what the reminder run would send; records and sends nothing."""
-    from reminder.jobs import iter_due_rows, plan_reminders
+    from reminder.planning import iter_due_rows, plan_reminders
 
     config = load(args)
     as_of: date = args.as_of or today(config)
@@ -128,7 +129,8 @@ def _print_report(config: Config, report: RunReport) -> None:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     """`reminder preview`: write each recipient's digest as .eml and .html; record nothing."""
-    from reminder.jobs import plan_reminders, write_preview
+    from reminder.jobs import write_preview
+    from reminder.planning import plan_reminders
     from reminder.weekly_run import plan_weekly, write_weekly_preview
 
     config = load(args)

@@ -11,7 +11,7 @@ from reminder.cli.mail import build_context
 
 if TYPE_CHECKING:
     from reminder.config import Config, HealthConfig
-    from reminder.jobs import Context
+    from reminder.context import Context
     from reminder.service import Schedule
     from reminder.store import FailingMessage, InstanceView, JobRunView
 

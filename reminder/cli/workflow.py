@@ -17,9 +17,9 @@ from reminder.errors import InputError
 
 if TYPE_CHECKING:
     from reminder.config import Config
+    from reminder.context import AttachmentMaker
     from reminder.db import Database
     from reminder.digest import ReminderDigest
-    from reminder.jobs import AttachmentMaker
     from reminder.mime import Attachment
 
 
@@ -250,7 +250,7 @@ def calendar_attachments(config: Config, database: Database) -> AttachmentMaker:
     composition level, so that reminder.calendar_ics stays free of database access.
     """
     from reminder import store
-    from reminder.jobs import ledger_address
+    from reminder.planning import ledger_address
 
     def attachments(digest: ReminderDigest) -> list[Attachment]:
         # icalendar takes tens of milliseconds to import: not for a run with nothing due,

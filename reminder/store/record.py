@@ -91,7 +91,7 @@ def replaced_events(session: Session, recipient: str, *, as_of: date) -> list[Re
     and the ledger keeps which (agreement, date) went to whom. An event is replaced
     when its agreement is superseded since, or now ends on another day. Only events on
     or after `as_of` are returned: a past one misleads nobody.
-    `recipient` is the ledger's form of the address (jobs.ledger_address).
+    `recipient` is the ledger's form of the address (planning.ledger_address).
 
     Returns the events by date, then agreement id.
     """

@@ -26,9 +26,10 @@ from hypothesis import strategies as st
 
 from reminder.cli.mail import build_context
 from reminder.config import build_config
+from reminder.context import Context
 from reminder.db import Database, open_database
 from reminder.digest import DueItem, Recipient, ReminderDigest
-from reminder.jobs import Context, compose_reminder
+from reminder.jobs import compose_reminder
 from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
 
 # About 12 s on a quiet 2-core machine.

@@ -5,7 +5,7 @@ second time, with the same Message-ID and the same bytes.
 `reminder run-once` runs as a subprocess against an SQLite file and the in-process SMTP
 server, and is killed with SIGKILL while the server holds it up. The runs after it must
 deliver every due digest. A message the dead process had claimed stays claimed until
-the lease runs out (jobs.claim_lease): a later run leaves it alone until then and sends
+the lease runs out (delivery.claim_lease): a later run leaves it alone until then and sends
 it afterwards. Rather than wait minutes for the lease, the test makes that later run
 in-process with `now` past the lease, which is exactly what a run that late sees.
 """
@@ -32,8 +32,9 @@ from reminder import store
 from reminder.cli.mail import build_context
 from reminder.config import load_config
 from reminder.db import open_database
+from reminder.delivery import claim_lease
 from reminder.importer import read_table
-from reminder.jobs import RunReport, claim_lease, run_job
+from reminder.jobs import RunReport, run_job
 
 SAMPLE = Path(__file__).parents[2] / "examples" / "agreements-2022.tsv"
 AS_OF = date(2022, 1, 17)

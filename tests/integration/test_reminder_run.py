@@ -36,9 +36,11 @@ from sqlalchemy import select
 from reminder import jobs, store
 from reminder.cli.workflow import calendar_attachments
 from reminder.config import Config, build_config
+from reminder.context import Context
 from reminder.db import Database, open_database
+from reminder.delivery import claim_lease
 from reminder.importer import normalize_key, read_table
-from reminder.jobs import Context, RunReport, claim_lease, run_job, run_reminders
+from reminder.jobs import RunReport, run_job, run_reminders
 from reminder.mailer import Transport, open_transport
 from reminder.models import JobRun, Message, MessageState, Reminder
 from reminder.records import AgreementInput, CountryMatch, Precision, UntilSource

@@ -29,9 +29,10 @@ from sqlalchemy import select
 from reminder import store
 from reminder.cli.mail import build_context
 from reminder.config import build_config
+from reminder.context import Context
 from reminder.db import Database, open_database
 from reminder.importer import normalize_key
-from reminder.jobs import Context, RunReport, run_job
+from reminder.jobs import RunReport, run_job
 from reminder.models import Agreement, Message, Reminder
 from reminder.records import AgreementInput, CountryMatch, Precision, UntilSource
 

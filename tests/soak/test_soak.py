@@ -47,10 +47,11 @@ from sqlalchemy import select
 
 from reminder import store
 from reminder.config import Config, build_config
+from reminder.context import Context
 from reminder.db import Database, open_database
 from reminder.digest import ReminderDigest
 from reminder.importer import normalize_key
-from reminder.jobs import Context, run_job
+from reminder.jobs import run_job
 from reminder.mailer import DeliveryResult, Envelope, Transport, open_transport
 from reminder.mime import Attachment
 from reminder.models import Message
