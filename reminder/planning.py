@@ -57,22 +57,21 @@ def plan_reminders(context: Context, as_of: date) -> ReminderPlan:
     plan = ReminderPlan(as_of)
     # Keyed by ledger address (a string hashes faster than a Recipient).
     due: dict[str, list[DueItem]] = defaultdict(list)
-    recipient_of: dict[str, Recipient] = {}
     route = _RouteCache(context)
     # The rule depends only on these arguments, and a run sees many agreements ending
     # on the same day with nothing recorded yet: decide each combination once.
     decisions: dict[tuple[date, frozenset[int], date | None], tuple[Decision, int]] = {}
 
-    def decided(
-        until: date, recorded: frozenset[int], snoozed: date | None
-    ) -> tuple[Decision, int]:
-        key = (until, recorded, snoozed)
-        found = decisions.get(key)
-        if found is None:
-            decision = decide(until, as_of, rules, recorded, snoozed_until=snoozed)
-            found = decisions[key] = (decision, days_left(until, as_of))
+    def decided(key: tuple[date, frozenset[int], date | None]) -> tuple[Decision, int]:
+        until, recorded, snoozed = key
+        decision = decide(until, as_of, rules, recorded, snoozed_until=snoozed)
+        found = decisions[key] = (decision, days_left(until, as_of))
         return found
 
+    # The loop below runs once per agreement within the horizon (tens of thousands on
+    # a first run over a large portfolio): the caches are read inline, and only a miss
+    # calls out.
+    routes = route.routes
     with _collector_paused(), context.database.session(read_only=True) as session:
         candidates = store.iter_reminder_candidates(
             session,
@@ -81,25 +80,30 @@ def plan_reminders(context: Context, as_of: date) -> ReminderPlan:
         )
         for agreement, recorded in candidates:
             until, snoozed = agreement.effective_until, agreement.snoozed_until
-            recipients = route(agreement)
+            recipients = routes.get(
+                (agreement.coordinator_email, agreement.country_code, agreement.programme)
+            )
+            if recipients is None:
+                recipients = route(agreement)
             if not recipients:
-                decision, left = decided(until, _NONE_RECORDED, snoozed)
+                key = (until, _NONE_RECORDED, snoozed)
+                decision, left = decisions.get(key) or decided(key)
                 if decision.due is not None:
                     plan.unrouted.append(DueItem(agreement, decision.due, left))
                 continue
-            for address, recipient in recipients:
-                decision, left = decided(until, recorded.get(address, _NONE_RECORDED), snoozed)
+            for address in recipients:
+                key = (until, recorded.get(address, _NONE_RECORDED), snoozed)
+                decision, left = decisions.get(key) or decided(key)
                 if decision.due is None:
                     continue
                 due[address].append(DueItem(agreement, decision.due, left))
-                recipient_of[address] = recipient
                 if decision.skipped:
                     plan.skipped += [
                         LedgerKey(agreement.id, until, window, address)
                         for window in decision.skipped
                     ]
     plan.digests = digests_by_recipient(
-        {recipient_of[address]: items for address, items in due.items()}, as_of
+        {route.recipient_of[address]: items for address, items in due.items()}, as_of
     )
     return plan
 
@@ -126,32 +130,32 @@ _NONE_RECORDED: frozenset[int] = frozenset()
 
 
 class _RouteCache:
-    """Recipients by ledger address for each routing-relevant part of an agreement.
+    """Ledger addresses for each routing-relevant part of an agreement.
 
     Routing reads only the coordinator address, the country code and the programme;
     a run routes tens of thousands of agreements over a few hundred such combinations.
+    `routes` maps (coordinator email, country code, programme) to the addresses;
+    `recipient_of` maps each address met to its recipient (the first name given).
     """
 
     def __init__(self, context: Context) -> None:
         self._router = context.router
-        self._canonical: dict[str, Recipient] = {}
+        self.recipient_of: dict[str, Recipient] = {}
         for coordinator in context.config.coordinators:
-            self._canonical.setdefault(
+            self.recipient_of.setdefault(
                 ledger_address(coordinator.email), Recipient(coordinator.email, coordinator.name)
             )
-        self._routes: dict[tuple[str | None, str | None, str], tuple[tuple[str, Recipient], ...]]
-        self._routes = {}
+        self.routes: dict[tuple[str | None, str | None, str], tuple[str, ...]] = {}
 
-    def __call__(self, agreement: AgreementView) -> tuple[tuple[str, Recipient], ...]:
-        """Return (ledger address, recipient) pairs for `agreement`; empty when unrouted."""
+    def __call__(self, agreement: AgreementView) -> tuple[str, ...]:
+        """Route `agreement` and remember it; return its ledger addresses (empty: unrouted)."""
+        addresses: dict[str, None] = {}
+        for recipient in self._router.recipients(agreement):
+            address = ledger_address(recipient.email)
+            self.recipient_of.setdefault(address, recipient)
+            addresses[address] = None
         key = (agreement.coordinator_email, agreement.country_code, agreement.programme)
-        found = self._routes.get(key)
-        if found is None:
-            by_address: dict[str, Recipient] = {}
-            for recipient in self._router.recipients(agreement):
-                address = ledger_address(recipient.email)
-                by_address.setdefault(address, self._canonical.setdefault(address, recipient))
-            found = self._routes[key] = tuple(by_address.items())
+        found = self.routes[key] = tuple(addresses)
         return found
 
 

@@ -76,27 +76,26 @@ def _view(row: Any) -> AgreementView:
         snoozed_until,
         superseded_by_id,
     ) = row[: len(_COLUMNS)]
+    # Positional, in field order: a named tuple is built faster so than by keyword.
     return AgreementView(
-        id=agreement_id,
-        partner=partner,
-        country=country,
-        country_code=country_code,
-        country_match=_COUNTRY_MATCH[country_match],
-        programme=programme,
-        notes=notes,
-        concluded=concluded,
-        concluded_precision=_PRECISION[concluded_precision],
-        effective_until=effective_until,
-        effective_until_source=_UNTIL_SOURCE[effective_until_source],
-        approximate=bool(approximate),
-        lifecycle=_LIFECYCLE[lifecycle],
-        coordinator_email=coordinator_email,
-        data_warnings=tuple(line for line in data_warnings.split("\n") if line)
-        if data_warnings
-        else (),
-        retired_reason=retired_reason,
-        snoozed_until=snoozed_until,
-        superseded_by_id=superseded_by_id,
+        agreement_id,
+        partner,
+        country,
+        country_code,
+        _COUNTRY_MATCH[country_match],
+        programme,
+        notes,
+        concluded,
+        _PRECISION[concluded_precision],
+        effective_until,
+        _UNTIL_SOURCE[effective_until_source],
+        bool(approximate),
+        _LIFECYCLE[lifecycle],
+        coordinator_email,
+        tuple(line for line in data_warnings.split("\n") if line) if data_warnings else (),
+        retired_reason,
+        snoozed_until,
+        superseded_by_id,
     )
 
 
