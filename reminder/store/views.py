@@ -76,7 +76,7 @@ def _view(row: Any) -> AgreementView:
         snoozed_until,
         superseded_by_id,
     ) = row[: len(_COLUMNS)]
-    # Positional, in field order: a named tuple is built faster so than by keyword.
+    # Positional, in field order: a named tuple is built faster this way than by keyword.
     return AgreementView(
         agreement_id,
         partner,
