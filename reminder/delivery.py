@@ -2,10 +2,12 @@
 
 `deliver_pending` is the one pass over the outbox shared by the reminder run, the
 weekly run and the service's retry sweep: each message is claimed (for `claim_lease`)
-before its SMTP conversation and its outcome recorded after it, so a message is never
-sent twice and never lost. It returns a `DeliveryReport` of `MessageOutcome`s. This
-module sends only what the ledger already holds: it must not decide, compose or
-record new messages (that is reminder.planning and reminder.jobs, which import it).
+before its SMTP conversation and its outcome recorded after it, so two processes never
+send it at once and a crash loses nothing (a connection lost after the server took
+the data can still mean one duplicate, with the same Message-ID). It returns a
+`DeliveryReport` of `MessageOutcome`s. This module sends only what the ledger already
+holds: it must not decide, compose or record new messages (reminder.planning decides,
+reminder.jobs composes and records, and imports this module).
 """
 
 from __future__ import annotations
