@@ -10,6 +10,7 @@ from email.policy import default as default_policy
 from typing import Any
 
 import pytest
+from factories import agreement_view
 from icalendar import Calendar, Event
 
 from reminder.calendar_ics import (
@@ -23,7 +24,7 @@ from reminder.calendar_ics import (
 )
 from reminder.digest import DueItem, Recipient, ReminderDigest, build_digests
 from reminder.mime import Attachment, RenderedEmail, build_message
-from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
+from reminder.records import AgreementView
 from reminder.windows import NOTICE
 from reminder.workflow import ReplacedEvent
 
@@ -35,24 +36,17 @@ COORDINATOR = Recipient("ayse.yilmaz@example.edu", "Ayşe Yılmaz")  # noqa: RUF
 
 
 def agreement(agreement_id: int = 1, **changes: Any) -> AgreementView:
-    """Return an exactly dated agreement with `changes` applied."""
-    view = AgreementView(
-        id=agreement_id,
-        partner="Azerbaijan State Economic University",
-        country="Azerbaijan",
-        country_code="AZ",
-        country_match=CountryMatch.EXACT,
-        programme="Mevlana",
-        notes="",
-        concluded=date(2018, 1, 29),
-        concluded_precision=Precision.DAY,
-        effective_until=date(2022, 3, 1),
-        effective_until_source=UntilSource.GIVEN,
-        approximate=False,
-        lifecycle=Lifecycle.ACTIVE,
-        coordinator_email=None,
+    """Return an exactly dated Mevlana agreement with `changes` applied."""
+    return agreement_view(
+        agreement_id,
+        **{
+            "partner": "Azerbaijan State Economic University",
+            "programme": "Mevlana",
+            "concluded": date(2018, 1, 29),
+            "effective_until": date(2022, 3, 1),
+            **changes,
+        },
     )
-    return view._replace(**changes)
 
 
 def digest_of(*views: AgreementView, as_of: date = TODAY) -> ReminderDigest:

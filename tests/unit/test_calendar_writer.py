@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 import pytest
+from factories import agreement_view
 from icalendar import Calendar, Event, vText
 
 from reminder import calendar_ics
@@ -18,32 +18,12 @@ from reminder.calendar_ics import (
     uid_domain,
 )
 from reminder.digest import DueItem, Recipient, build_digests
-from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
+from reminder.records import AgreementView, CountryMatch, Precision, UntilSource
 
 SENDER = "Agreement reminders <reminder@example.edu>"
 WINDOWS = (180, 90, 30, 7)
 TODAY = date(2022, 1, 17)
 STAMP = datetime(2022, 1, 17, tzinfo=UTC)
-
-
-def agreement(agreement_id: int, **changes: Any) -> AgreementView:
-    view = AgreementView(
-        id=agreement_id,
-        partner="Azerbaijan State Economic University",
-        country="Azerbaijan",
-        country_code="AZ",
-        country_match=CountryMatch.EXACT,
-        programme="Mevlana",
-        notes="",
-        concluded=date(2018, 1, 29),
-        concluded_precision=Precision.DAY,
-        effective_until=date(2022, 3, 1),
-        effective_until_source=UntilSource.GIVEN,
-        approximate=False,
-        lifecycle=Lifecycle.ACTIVE,
-        coordinator_email=None,
-    )
-    return view._replace(**changes)
 
 
 def varied_agreements() -> list[AgreementView]:
@@ -63,7 +43,7 @@ def varied_agreements() -> list[AgreementView]:
     views = []
     for index, name in enumerate(names * 3):
         views.append(
-            agreement(
+            agreement_view(
                 index + 1,
                 partner=name[: 40 + chooser.randint(0, len(name))] + "x" * chooser.randint(0, 80),
                 country=chooser.choice(["Azerbaijan", "Türkiye", "Atlantis", "Côte d'Ivoire"]),

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
+from factories import agreement_view
+
 from reminder.config import Coordinator
 from reminder.digest import DueItem, Recipient, Router, build_digests
-from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
+from reminder.records import AgreementView, UntilSource
 
 AYSE = Coordinator("Ayşe", "ayse@example.edu", ("AZ", "GE"), ("*",))
 MEHMET = Coordinator("Mehmet", "mehmet@example.edu", ("*",), ("Erasmus+",))
@@ -15,20 +17,15 @@ MEHMET = Coordinator("Mehmet", "mehmet@example.edu", ("*",), ("Erasmus+",))
 def agreement(
     id: int, code: str | None, programme: str = "Mevlana", email: str | None = None
 ) -> AgreementView:
-    return AgreementView(
-        id=id,
+    return agreement_view(
+        id,
         partner=f"Partner {id}",
         country="x",
         country_code=code,
-        country_match=CountryMatch.EXACT,
         programme=programme,
-        notes="",
         concluded=date(2018, 1, 1),
-        concluded_precision=Precision.DAY,
         effective_until=date(2023, 1, 1),
         effective_until_source=UntilSource.YEAR,
-        approximate=False,
-        lifecycle=Lifecycle.ACTIVE,
         coordinator_email=email,
     )
 

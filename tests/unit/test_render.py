@@ -10,15 +10,15 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from factories import agreement_view as agreement
 
 from reminder.digest import DueItem, Recipient, ReminderDigest, build_digests
 from reminder.errors import TemplateError
 from reminder.mime import Attachment, RenderedEmail, build_message
-from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
+from reminder.records import AgreementView, CountryMatch, Precision, UntilSource
 from reminder.render import TEXT_WIDTH, Renderer, packaged_templates_dir
 from reminder.weekly import LIST_LIMIT, Change, WeeklyBuilder, WeeklyDigest
 from reminder.windows import NOTICE, Status
@@ -28,27 +28,6 @@ TODAY = date(2024, 3, 4)
 ISTANBUL = ZoneInfo("Europe/Istanbul")
 # A Turkish name: its dotless i (U+0131) is meant.
 COORDINATOR = Recipient("coordinator@example.edu", "Ayşe Yılmaz")  # noqa: RUF001
-
-
-def agreement(agreement_id: int = 1, **changes: Any) -> AgreementView:
-    """Return a plain, exactly dated agreement with `changes` applied."""
-    view = AgreementView(
-        id=agreement_id,
-        partner="Baku State University",
-        country="Azerbaijan",
-        country_code="AZ",
-        country_match=CountryMatch.EXACT,
-        programme="Erasmus+ KA171",
-        notes="",
-        concluded=date(2019, 3, 11),
-        concluded_precision=Precision.DAY,
-        effective_until=date(2024, 3, 11),
-        effective_until_source=UntilSource.GIVEN,
-        approximate=False,
-        lifecycle=Lifecycle.ACTIVE,
-        coordinator_email=None,
-    )
-    return view._replace(**changes)
 
 
 def due(view: AgreementView, window: int) -> DueItem:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import css_inline
 import pytest
+from factories import agreement_view as agreement
 
 from reminder.css import StyleInliner
 from reminder.digest import DueItem, Recipient, ReminderDigest, build_digests
-from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
+from reminder.records import AgreementView, CountryMatch, UntilSource
 from reminder.render import Renderer, packaged_templates_dir
 from reminder.weekly import Change, WeeklyBuilder, WeeklyDigest
 from reminder.windows import NOTICE, Status
@@ -73,26 +73,6 @@ def css_inline_whole(html: str) -> str:
         keep_style_tags=False, keep_link_tags=False, load_remote_stylesheets=False
     )
     return str(inliner.inline(html))
-
-
-def agreement(agreement_id: int, **changes: Any) -> AgreementView:
-    view = AgreementView(
-        id=agreement_id,
-        partner="Baku State University",
-        country="Azerbaijan",
-        country_code="AZ",
-        country_match=CountryMatch.EXACT,
-        programme="Erasmus+ KA171",
-        notes="",
-        concluded=date(2019, 3, 11),
-        concluded_precision=Precision.DAY,
-        effective_until=date(2024, 3, 11),
-        effective_until_source=UntilSource.GIVEN,
-        approximate=False,
-        lifecycle=Lifecycle.ACTIVE,
-        coordinator_email=None,
-    )
-    return view._replace(**changes)
 
 
 def reminder_digest(*due: tuple[AgreementView, int]) -> ReminderDigest:

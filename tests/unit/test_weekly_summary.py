@@ -7,10 +7,11 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from factories import agreement_view
 
 from reminder.dates import days_left
 from reminder.digest import Recipient
-from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
+from reminder.records import AgreementView, CountryMatch, Lifecycle
 from reminder.render import Renderer
 from reminder.weekly import UNRECOGNISED_COUNTRY, WeeklyBuilder, WeeklyDigest
 from reminder.windows import Status, status_of
@@ -21,23 +22,16 @@ COORDINATOR = Recipient("coordinator@example.edu", "Coordinator")
 
 
 def agreement(agreement_id: int, until: date, **changes: Any) -> AgreementView:
-    view = AgreementView(
-        id=agreement_id,
-        partner=f"Partner {agreement_id}",
-        country="Azerbaijan",
-        country_code="AZ",
-        country_match=CountryMatch.EXACT,
-        programme="Mevlana",
-        notes="",
-        concluded=until.replace(year=until.year - 5),
-        concluded_precision=Precision.DAY,
-        effective_until=until,
-        effective_until_source=UntilSource.GIVEN,
-        approximate=False,
-        lifecycle=Lifecycle.ACTIVE,
-        coordinator_email=None,
+    return agreement_view(
+        agreement_id,
+        **{
+            "partner": f"Partner {agreement_id}",
+            "programme": "Mevlana",
+            "concluded": until.replace(year=until.year - 5),
+            "effective_until": until,
+            **changes,
+        },
     )
-    return view._replace(**changes)
 
 
 def build(*views: AgreementView, office_wide: bool = False) -> WeeklyDigest:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from factories import agreement_view
 
-from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
+from reminder.records import AgreementView, Lifecycle, UntilSource
 from reminder.windows import NOTICE, Decision, Status, WindowRules, decide, status_of
 
 RULES = WindowRules(windows=(180, 90, 30, 7), notify_expired=True, expired_lookback_days=30)
@@ -14,21 +15,12 @@ END = date(2023, 6, 15)
 
 
 def view(until: date = END, lifecycle: Lifecycle = Lifecycle.ACTIVE) -> AgreementView:
-    return AgreementView(
-        id=1,
-        partner="Baku State University",
-        country="Azerbaijan",
-        country_code="AZ",
-        country_match=CountryMatch.EXACT,
+    return agreement_view(
         programme="Mevlana",
-        notes="",
         concluded=date(2018, 6, 15),
-        concluded_precision=Precision.DAY,
         effective_until=until,
         effective_until_source=UntilSource.YEAR,
-        approximate=False,
         lifecycle=lifecycle,
-        coordinator_email=None,
     )
 
 
