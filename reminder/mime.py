@@ -3,9 +3,10 @@
 A rendered e-mail (subject, plain text, HTML) becomes a multipart/alternative message,
 with attachments (calendar files) after it in a multipart/mixed one. `build_message`
 makes an EmailMessage with policy SMTP; `message_bytes` writes the same bytes as its
-`as_bytes()` several times faster, for runs that compose many messages. Names, addresses
-and the subject are put on one line and checked, so no value can add a header or a
-recipient.
+`as_bytes()` several times faster, and is what the runs use. `build_message` stays as
+the plain construction through the email package: the tests hold message_bytes to it.
+Names, addresses and the subject are put on one line and checked, so no value can add
+a header or a recipient.
 
 The standard library's email package only: the templates are render's, the transport
 mailer's.

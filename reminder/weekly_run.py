@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from email.policy import SMTP
 from pathlib import Path
 
 from reminder import store
@@ -19,7 +18,7 @@ from reminder.delivery import MessageOutcome, deliver_pending
 from reminder.digest import Recipient
 from reminder.errors import StoreConflict
 from reminder.jobs import RunReport, make_message_id, write_preview_files
-from reminder.mime import build_message, parse_address
+from reminder.mime import message_bytes, parse_address
 from reminder.planning import ledger_address
 from reminder.store import PlannedMessage
 from reminder.weekly import Change, WeeklyBuilder, WeeklyDigest, iso_week, previous_digest_day
@@ -123,7 +122,7 @@ def compose_weekly(context: Context, digest: WeeklyDigest, now: datetime) -> Pla
     dedup_key = f"{kind}|{ledger_address(digest.recipient.email)}|{iso_week(digest.as_of)}"
     message_id = make_message_id(kind, dedup_key, config.mail.sender)
     rendered = context.renderer.weekly(digest)
-    message = build_message(
+    raw = message_bytes(
         rendered,
         sender=config.mail.sender,
         to=[digest.recipient],
@@ -137,7 +136,7 @@ def compose_weekly(context: Context, digest: WeeklyDigest, now: datetime) -> Pla
         message_id=message_id,
         recipients=(digest.recipient.email,),
         subject=rendered.subject,
-        raw=message.as_bytes(policy=SMTP),
+        raw=raw,
         as_of=digest.as_of,
     )
 
