@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from factories import agreement_input
 
 from reminder.db import (
     SQLITE_BUSY_TIMEOUT_MS,
@@ -22,7 +23,7 @@ from reminder.db import (
 )
 from reminder.errors import StoreError
 from reminder.models import Base
-from reminder.records import AgreementInput, CountryMatch, Precision, UntilSource
+from reminder.records import AgreementInput
 from reminder.store import apply_import, count_agreements
 
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
@@ -37,23 +38,15 @@ def schema_differences(database: Database) -> list[object]:
 
 def agreement_row(partner_key: str) -> AgreementInput:
     """Return a valid import row for the partner `partner_key`."""
-    return AgreementInput(
-        partner=partner_key.title(),
+    return agreement_input(
+        partner_key.title(),
         partner_key=partner_key,
         country="Portugal",
         country_code="PT",
-        country_match=CountryMatch.EXACT,
         programme="Erasmus+",
         programme_key="erasmus+",
-        notes="",
         concluded=date(2021, 6, 1),
-        concluded_precision=Precision.DAY,
         effective_until=date(2027, 5, 31),
-        effective_until_source=UntilSource.GIVEN,
-        approximate=False,
-        coordinator_email=None,
-        source_file="agreements.tsv",
-        source_line=2,
     )
 
 

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import trustme
+from factories import agreement_input
 from smtp_server import (
     PASSWORD,
     Faults,
@@ -39,11 +40,11 @@ from reminder.config import Config, build_config
 from reminder.context import Context
 from reminder.db import Database, open_database
 from reminder.delivery import claim_lease
-from reminder.importer import normalize_key, read_table
+from reminder.importer import read_table
 from reminder.jobs import RunReport, run_job, run_reminders
 from reminder.mailer import Transport, open_transport
 from reminder.models import JobRun, Message, MessageState, Reminder
-from reminder.records import AgreementInput, CountryMatch, Precision, UntilSource
+from reminder.records import AgreementInput
 from reminder.render import Renderer
 from reminder.store import OutboxEntry, retry_delay
 
@@ -195,23 +196,13 @@ def import_sample(db: Database) -> None:
 
 def make_row(partner: str, country_code: str, until: date, **overrides: Any) -> AgreementInput:
     """Return an import row for a Mevlana agreement with `partner` ending on `until`."""
-    row = AgreementInput(
-        partner=partner,
-        partner_key=normalize_key(partner),
+    row = agreement_input(
+        partner,
         country=country_code,
         country_code=country_code,
-        country_match=CountryMatch.EXACT,
-        programme="Mevlana",
-        programme_key="mevlana",
-        notes="",
         concluded=until.replace(year=until.year - 5),
-        concluded_precision=Precision.DAY,
         effective_until=until,
-        effective_until_source=UntilSource.GIVEN,
-        approximate=False,
-        coordinator_email=None,
         source_file="fixture.tsv",
-        source_line=2,
     )
     return replace(row, **overrides)
 

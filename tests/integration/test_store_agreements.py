@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import agreement_input
 from sqlalchemy import create_engine, delete, insert, select
 
 from reminder import store
@@ -33,22 +34,16 @@ _source_lines = count(2)
 
 def make_row(partner_key: str = "universidade do porto", **overrides: Any) -> AgreementInput:
     """Return an import row for `partner_key` in Erasmus+; `overrides` replace fields."""
-    row = AgreementInput(
-        partner=partner_key.title(),
+    row = agreement_input(
+        partner_key.title(),
         partner_key=partner_key,
         country="Portugal",
         country_code="PT",
-        country_match=CountryMatch.EXACT,
         programme="Erasmus+",
         programme_key="erasmus+",
-        notes="",
         concluded=date(2021, 6, 1),
-        concluded_precision=Precision.DAY,
         effective_until=date(2027, 5, 31),
-        effective_until_source=UntilSource.GIVEN,
-        approximate=False,
         coordinator_email="erasmus@example.org",
-        source_file="agreements.tsv",
         source_line=next(_source_lines),
     )
     return replace(row, **overrides)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from factories import agreement_input
 from freezegun import freeze_time
 from sqlalchemy import select
 
@@ -31,10 +32,9 @@ from reminder.cli.mail import build_context
 from reminder.config import build_config
 from reminder.context import Context
 from reminder.db import Database, open_database
-from reminder.importer import normalize_key
 from reminder.jobs import RunReport, run_job
 from reminder.models import Agreement, Message, Reminder
-from reminder.records import AgreementInput, CountryMatch, Precision, UntilSource
+from reminder.records import AgreementInput
 
 ZONE = ZoneInfo("Europe/Istanbul")
 FIRST_DAY = date(2022, 1, 3)
@@ -46,25 +46,9 @@ OWN = "own.coordinator@partner.example"
 
 def agreement(partner: str, until: date, **overrides: Any) -> AgreementInput:
     """Return an import row for `partner` in Mevlana, in force until `until`."""
-    row = AgreementInput(
-        partner=partner,
-        partner_key=normalize_key(partner),
-        country="Georgia",
-        country_code="GE",
-        country_match=CountryMatch.EXACT,
-        programme="Mevlana",
-        programme_key="mevlana",
-        notes="",
-        concluded=date(2017, 1, 10),
-        concluded_precision=Precision.DAY,
-        effective_until=until,
-        effective_until_source=UntilSource.GIVEN,
-        approximate=False,
-        coordinator_email=None,
-        source_file="walk.tsv",
-        source_line=2,
+    return replace(
+        agreement_input(partner, effective_until=until, source_file="walk.tsv"), **overrides
     )
-    return replace(row, **overrides)
 
 
 MID_WALK = agreement("Ends Mid-Walk University", date(2022, 7, 22))

@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from factories import agreement_input
 from freezegun import freeze_time
 from icalendar import Calendar
 from sqlalchemy import select
@@ -36,7 +37,7 @@ from reminder.db import Database, open_database
 from reminder.errors import InputError
 from reminder.jobs import RunReport, run_job
 from reminder.models import Agreement, Reminder, ReminderState
-from reminder.records import AgreementInput, CountryMatch, Lifecycle, Precision, UntilSource
+from reminder.records import AgreementInput, Lifecycle, UntilSource
 from reminder.weekly_run import plan_weekly
 
 ZONE = ZoneInfo("Europe/Istanbul")
@@ -97,24 +98,17 @@ def row(
     programme: str = "Mevlana",
 ) -> AgreementInput:
     """Return an import row of an exactly dated agreement."""
-    return AgreementInput(
-        partner=partner,
+    return agreement_input(
+        partner,
         partner_key=partner.casefold(),
         country={"AZ": "Azerbaijan", "GE": "Georgia", "PK": "Pakistan", "JP": "Japan"}.get(
             country_code, country_code
         ),
         country_code=country_code,
-        country_match=CountryMatch.EXACT,
         programme=programme,
         programme_key=programme.casefold(),
-        notes="",
         concluded=concluded or effective_until.replace(year=effective_until.year - 5),
-        concluded_precision=Precision.DAY,
         effective_until=effective_until,
-        effective_until_source=UntilSource.GIVEN,
-        approximate=False,
-        coordinator_email=None,
-        source_file="agreements.tsv",
         source_line=line,
     )
 

@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from factories import agreement_input
 from smtp_server import (
     EveryAddress,
     Faults,
@@ -55,7 +56,7 @@ from reminder.jobs import run_job
 from reminder.mailer import DeliveryResult, Envelope, Transport, open_transport
 from reminder.mime import Attachment
 from reminder.models import Message
-from reminder.records import AgreementInput, CountryMatch, Precision, UntilSource
+from reminder.records import AgreementInput
 from reminder.render import Renderer
 
 pytestmark = pytest.mark.slow
@@ -203,22 +204,14 @@ def portfolio(random_numbers: random.Random) -> list[AgreementInput]:
 
 def row(partner: str, country: str, until: date, *, line: int) -> AgreementInput:
     """Return a validated table row for `partner`, concluded five years before `until`."""
-    concluded = until.replace(year=until.year - 5, day=min(until.day, 28))
-    return AgreementInput(
-        partner=partner,
-        partner_key=normalize_key(partner),
+    return agreement_input(
+        partner,
         country=country,
         country_code=COUNTRIES[country][0],
-        country_match=CountryMatch.EXACT,
         programme=PROGRAMME,
         programme_key=normalize_key(PROGRAMME),
-        notes="",
-        concluded=concluded,
-        concluded_precision=Precision.DAY,
+        concluded=until.replace(year=until.year - 5, day=min(until.day, 28)),
         effective_until=until,
-        effective_until_source=UntilSource.GIVEN,
-        approximate=False,
-        coordinator_email=None,
         source_file="agreements.csv",
         source_line=line,
     )
