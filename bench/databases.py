@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import text
 
-from reminder.db import Database, open_database
+from reminder.store.database import Database, open_database
 
 #: Ledger tables, children first: emptied between repetitions of a run.
 LEDGER_TABLES = ("message_recipients", "reminders", "messages", "job_runs")

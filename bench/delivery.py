@@ -27,10 +27,11 @@ from bench.databases import Target, clear_ledger
 from bench.processes import child_environment
 from bench.stats import Samples, timed
 from reminder.cli.mail import build_context
-from reminder.config import Config
-from reminder.context import Context
-from reminder.db import Database
-from reminder.jobs import RunReport, run_job
+from reminder.config.schema import Config
+from reminder.runs.context import Context
+from reminder.runs.job import run_job
+from reminder.runs.report import RunReport
+from reminder.store.database import Database
 
 SENDER = "reminder@example.edu"
 

@@ -58,9 +58,10 @@ def memory_breakdown(target: Target, config_path: Path, day: date) -> str:
     from datetime import UTC, datetime, time
 
     from reminder.cli.mail import build_context
-    from reminder.config import load_config
-    from reminder.jobs import RECORD_BATCH_BYTES, run_job
-    from reminder.planning import plan_reminders
+    from reminder.config.loading import load_config
+    from reminder.runs.job import run_job
+    from reminder.runs.planning import plan_reminders
+    from reminder.runs.reminder_run import RECORD_BATCH_BYTES
 
     database = target.open()
     try:

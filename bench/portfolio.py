@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from reminder.countries import lookup_country
-from reminder.records import CountryMatch
+from reminder.domain.countries import lookup_country
+from reminder.domain.records import CountryMatch
 
 #: The day the portfolio is generated for; runs and queries are judged as of this day.
 REFERENCE_DAY = date(2025, 3, 3)

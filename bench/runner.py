@@ -31,7 +31,7 @@ from bench.results import Results, SizeResults
 from bench.selection import measure_selection
 from bench.startup import measure_startup
 from reminder.cli.mail import build_context
-from reminder.config import load_config
+from reminder.config.loading import load_config
 
 T = TypeVar("T")
 PARTS = ("import", "select", "deliver", "memory", "startup", "idle")
@@ -161,7 +161,7 @@ def _profile(
     """Profile the selection, the backlog and the steady day on `target`, and an import
     into a scratch file."""
     from bench.databases import clear_ledger
-    from reminder.planning import plan_reminders
+    from reminder.runs.planning import plan_reminders
 
     config = load_config(str(config_path))
     database = target.open()
@@ -188,9 +188,9 @@ def _profile(
 
 
 def _import_in_process(csv_path: Path, config: object) -> None:
-    from reminder.config import Config
-    from reminder.db import open_database
-    from reminder.ingest import import_tables, open_tables
+    from reminder.config.schema import Config
+    from reminder.importing.pipeline import import_tables, open_tables
+    from reminder.store.database import open_database
 
     assert isinstance(config, Config)
     # As `reminder import` does it: every file and header checked first, then the rows

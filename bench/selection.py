@@ -20,10 +20,10 @@ from typing import Any
 from bench.databases import Target
 from bench.stats import Samples, timed
 from reminder.cli.mail import build_context
-from reminder.config import Config
-from reminder.context import Context
-from reminder.planning import ReminderPlan, plan_reminders
-from reminder.windows import window_horizon
+from reminder.config.schema import Config
+from reminder.domain.windows import window_horizon
+from reminder.runs.context import Context
+from reminder.runs.planning import ReminderPlan, plan_reminders
 
 #: Renewal windows of the sweep: each horizon reads a different share of the portfolio.
 SWEEP_WINDOWS: tuple[tuple[int, ...], ...] = ((7,), (30,), (90,), (180, 90, 30, 7), (365,), (730,))

@@ -38,11 +38,12 @@ DOCS_SIZE = (1024, 1318)
 sys.path.insert(0, str(REPOSITORY))
 
 from reminder.cli.mail import build_context  # noqa: E402
-from reminder.config import DatabaseConfig, DigestConfig, load_config  # noqa: E402
-from reminder.db import open_database  # noqa: E402
-from reminder.ingest import import_tables, open_tables  # noqa: E402
-from reminder.planning import ledger_address, plan_reminders  # noqa: E402
-from reminder.weekly_run import plan_weekly  # noqa: E402
+from reminder.config.loading import load_config  # noqa: E402
+from reminder.config.schema import DatabaseConfig, DigestConfig  # noqa: E402
+from reminder.importing.pipeline import import_tables, open_tables  # noqa: E402
+from reminder.runs.planning import ledger_address, plan_reminders  # noqa: E402
+from reminder.runs.weekly_run import plan_weekly  # noqa: E402
+from reminder.store.database import open_database  # noqa: E402
 
 
 def render_digests(folder: Path, state: Path) -> list[Path]:

@@ -18,7 +18,7 @@ import psycopg
 import pymysql  # type: ignore[import-untyped]
 import pytest
 
-from reminder.db import Database, open_database
+from reminder.store.database import Database, open_database
 
 # ---------------------------------------------------------------------------------------
 # Databases

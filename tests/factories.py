@@ -6,8 +6,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from reminder.importer import normalize_key
-from reminder.records import (
+from reminder.domain.records import (
     AgreementInput,
     AgreementView,
     CountryMatch,
@@ -15,6 +14,7 @@ from reminder.records import (
     Precision,
     UntilSource,
 )
+from reminder.importing.rows import normalize_key
 
 #: The agreement every test starts from: exactly dated, active, routed by its country.
 PLAIN = AgreementView(

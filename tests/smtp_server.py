@@ -31,7 +31,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from reminder.config import SecretRef, SmtpConfig
+from reminder.config.schema import SecretRef, SmtpConfig
 
 HOST = "127.0.0.1"
 USERNAME = "reminder"

@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from reminder.errors import ReminderError
-    from reminder.logs import configure_logging
+    from reminder.service.logs import configure_logging
 
     configure_logging(verbose=args.verbose, debug=args.debug)
     try:
@@ -192,7 +192,7 @@ def _add_mail_parsers(commands: Commands) -> None:
 
 
 def _add_workflow_parsers(commands: Commands) -> None:
-    """Add renew, retire, reinstate, snooze, show and export-ics (in reminder.cli.workflow).
+    """Add renew, retire, reinstate, snooze, show and export-ics (in reminder.cli.renewals).
 
     Ids and dates stay strings here: the handlers check them, so that a bad one is one
     line naming the option, with exit status 2.
@@ -208,16 +208,16 @@ def _add_workflow_parsers(commands: Commands) -> None:
     p.add_argument("--concluded", metavar="DATE", help="the day the renewal was signed")
     p.add_argument("--until", metavar="DATE", help="the new effective-until date")
     p.add_argument("--years", metavar="N", help="term of the renewal in years")
-    p.set_defaults(handler="workflow.cmd_renew")
+    p.set_defaults(handler="renewals.cmd_renew")
 
     p = commands.add_parser("retire", help="stop reminders: the agreement will not be renewed")
     p.add_argument("id", metavar="ID")
     p.add_argument("--reason", required=True, metavar="TEXT", help="why, for the history")
-    p.set_defaults(handler="workflow.cmd_retire")
+    p.set_defaults(handler="renewals.cmd_retire")
 
     p = commands.add_parser("reinstate", help="undo `retire`: the agreement is active again")
     p.add_argument("id", metavar="ID")
-    p.set_defaults(handler="workflow.cmd_reinstate")
+    p.set_defaults(handler="renewals.cmd_reinstate")
 
     p = commands.add_parser(
         "snooze",
@@ -226,7 +226,7 @@ def _add_workflow_parsers(commands: Commands) -> None:
     p.add_argument("id", metavar="ID")
     p.add_argument("--until", metavar="DATE", help="no reminders before this day")
     p.add_argument("--clear", action="store_true", help="remove the snooze")
-    p.set_defaults(handler="workflow.cmd_snooze")
+    p.set_defaults(handler="renewals.cmd_snooze")
 
     p = commands.add_parser(
         "show", help="one agreement: its predecessors, successors, reminders and history"
@@ -234,7 +234,7 @@ def _add_workflow_parsers(commands: Commands) -> None:
     p.add_argument("id", metavar="ID")
     p.add_argument("--as-of", metavar="DATE", help="day to judge (default: today)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
-    p.set_defaults(handler="workflow.cmd_show")
+    p.set_defaults(handler="renewals.cmd_show")
 
     p = commands.add_parser(
         "export-ics", help="the active agreements' end dates as an iCalendar file"
@@ -243,7 +243,7 @@ def _add_workflow_parsers(commands: Commands) -> None:
     p.add_argument(
         "--coordinator", metavar="EMAIL", help="only the agreements routed to this address"
     )
-    p.set_defaults(handler="workflow.cmd_export_ics")
+    p.set_defaults(handler="renewals.cmd_export_ics")
 
 
 def _add_service_parsers(commands: Commands) -> None:

@@ -8,19 +8,19 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from reminder.config import Config
-    from reminder.db import Database
+    from reminder.config.schema import Config
+    from reminder.store.database import Database
 
 
 def load(args: argparse.Namespace) -> Config:
-    from reminder.config import load_config
+    from reminder.config.loading import load_config
 
     return load_config(args.config)
 
 
 def open_db(config: Config, *, migrate: bool | None = None) -> Database:
-    from reminder.credentials import resolve_secret
-    from reminder.db import open_database
+    from reminder.config.credentials import resolve_secret
+    from reminder.store.database import open_database
 
     password = resolve_secret(config.database.password, "database")
     return open_database(config.database.url, password=password, migrate=migrate)

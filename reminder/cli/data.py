@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING
 from reminder.cli.common import load, open_db, print_json, today
 
 if TYPE_CHECKING:
-    from reminder.config import Config
-    from reminder.db import Database
+    from reminder.config.schema import Config
+    from reminder.store.database import Database
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     """`reminder import`: read tables, report, store (all or nothing)."""
     from datetime import UTC, datetime
 
-    from reminder.ingest import close_tables, import_tables, open_tables
-    from reminder.progress import progress_bar
+    from reminder.cli.progress import progress_bar
+    from reminder.importing.pipeline import close_tables, import_tables, open_tables
 
     config = load(args)
     with progress_bar(sys.stderr, label="importing") as progress:
@@ -62,7 +62,7 @@ def _database_for_import(config: Config, *, dry_run: bool) -> Database | None:
     """Open the database; a dry run never creates or migrates one."""
     if not dry_run:
         return open_db(config)
-    from reminder.db import sqlite_file
+    from reminder.store.database import sqlite_file
 
     path = sqlite_file(config.database.url)
     if path is not None and not path.exists():
@@ -76,8 +76,8 @@ def _database_for_import(config: Config, *, dry_run: bool) -> Database | None:
 
 def cmd_agreements(args: argparse.Namespace) -> int:
     """`reminder agreements`: list agreements and their status on a day."""
-    from reminder.portfolio import list_agreements
-    from reminder.windows import Status
+    from reminder.domain.windows import Status
+    from reminder.store.listing import list_agreements
 
     config = load(args)
     as_of = args.as_of or today(config)
@@ -90,7 +90,7 @@ def cmd_agreements(args: argparse.Namespace) -> int:
         if args.json:
             print_json([item.as_json() for item in listed])
         else:
-            from reminder.display import agreements_table
+            from reminder.cli.tables import agreements_table
 
             for line in agreements_table(listed, as_of=as_of):
                 print(line)
@@ -101,7 +101,7 @@ def cmd_agreements(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """`reminder check-config`: validate, then print the effective config (redacted)."""
-    from reminder.config_show import effective_document, to_toml
+    from reminder.config.effective import effective_document, to_toml
 
     config = load(args)
     source = config.source or "built-in defaults (no config file found)"

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 from reminder.cli.common import load, open_db, print_json, today
 
 if TYPE_CHECKING:
-    from reminder.config import Config
-    from reminder.context import Context
-    from reminder.db import Database
-    from reminder.jobs import RunReport
-    from reminder.mailer import Transport
+    from reminder.config.schema import Config
+    from reminder.mail.transport import Transport
+    from reminder.runs.context import Context
+    from reminder.runs.report import RunReport
+    from reminder.store.database import Database
 
 
 def build_context(config: Config, database: Database) -> Context:
@@ -24,11 +24,11 @@ def build_context(config: Config, database: Database) -> Context:
 
     Raises ConfigError, TemplateError.
     """
-    from reminder.cli.workflow import calendar_attachments
-    from reminder.context import Context
-    from reminder.credentials import resolve_secret
-    from reminder.mailer import open_transport
-    from reminder.render import Renderer
+    from reminder.cli.renewals import calendar_attachments
+    from reminder.config.credentials import resolve_secret
+    from reminder.mail.render import Renderer
+    from reminder.mail.transport import open_transport
+    from reminder.runs.context import Context
 
     renderer = Renderer(config.mail.templates_dir)
     password = None
@@ -53,7 +53,7 @@ def _now() -> datetime:
 
 def cmd_due(args: argparse.Namespace) -> int:
     """`reminder due`: what the reminder run would send; records and sends nothing."""
-    from reminder.planning import iter_due_rows, plan_reminders
+    from reminder.runs.planning import iter_due_rows, plan_reminders
 
     config = load(args)
     as_of: date = args.as_of or today(config)
@@ -79,7 +79,7 @@ def cmd_run_once(args: argparse.Namespace) -> int:
     # asyncio alone takes longer to import than the rest of the CLI: not for --help.
     import asyncio
 
-    from reminder.jobs import run_job
+    from reminder.runs.job import run_job
 
     config = load(args)
     as_of: date = args.as_of or today(config)
@@ -129,9 +129,9 @@ def _print_report(config: Config, report: RunReport) -> None:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     """`reminder preview`: write each recipient's digest as .eml and .html; record nothing."""
-    from reminder.jobs import write_preview
-    from reminder.planning import plan_reminders
-    from reminder.weekly_run import plan_weekly, write_weekly_preview
+    from reminder.runs.planning import plan_reminders
+    from reminder.runs.reminder_run import write_preview
+    from reminder.runs.weekly_run import plan_weekly, write_weekly_preview
 
     config = load(args)
     as_of: date = args.as_of or today(config)
@@ -151,7 +151,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_outbox(args: argparse.Namespace) -> int:
     """`reminder outbox`: pending and failed messages with their last error."""
     from reminder import store
-    from reminder.models import MessageState
+    from reminder.store.models import MessageState
 
     config = load(args)
     with open_db(config) as database, database.session(read_only=True) as session:

@@ -10,9 +10,9 @@ from reminder.cli.common import load, open_db, print_json
 from reminder.cli.mail import build_context
 
 if TYPE_CHECKING:
-    from reminder.config import Config, HealthConfig
-    from reminder.context import Context
-    from reminder.service import Schedule
+    from reminder.config.schema import Config, HealthConfig
+    from reminder.runs.context import Context
+    from reminder.service.schedule import Schedule
     from reminder.store import FailingMessage, InstanceView, JobRunView
 
 #: An instance whose heartbeat is older than this is not running any more: three
@@ -30,8 +30,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from reminder.lock import Role, instance_lock
-    from reminder.service import Service
+    from reminder.service.daemon import Service
+    from reminder.service.lock import Role, instance_lock
 
     if not args.debug:
         # A service's log is its only output: what each run decided and sent is INFO.
@@ -53,8 +53,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """`reminder status`: running instances, last and next runs, pending and failed mail."""
     from reminder import store
-    from reminder.models import MessageState
-    from reminder.service import RETRY_JOB, SCHEDULED_JOBS, build_schedule
+    from reminder.service.schedule import RETRY_JOB, SCHEDULED_JOBS, build_schedule
+    from reminder.store.models import MessageState
 
     config = load(args)
     schedule = build_schedule(config)
@@ -137,7 +137,7 @@ def _next_run(
     schedule: Schedule, job: str, active: InstanceView | None, now: datetime
 ) -> datetime | None:
     """Return when the active instance runs `job` next; None without an active instance."""
-    from reminder.service import RETRY_JOB, next_fire_time
+    from reminder.service.schedule import RETRY_JOB, next_fire_time
 
     if active is None:
         return None
@@ -179,7 +179,7 @@ def _iso(moment: datetime | None) -> str | None:
 def cmd_health(args: argparse.Namespace) -> int:
     """`reminder health`: exit 0 when runs are on time and no mail fails for long, else 1."""
     from reminder import store
-    from reminder.service import build_schedule, previous_fire_time
+    from reminder.service.schedule import build_schedule, previous_fire_time
 
     config = load(args)
     schedule = build_schedule(config)
@@ -216,7 +216,7 @@ def health_problem(
     Unhealthy: the last run failed or started before `due`, or a message has been
     failing for longer than `limits.max_failing_hours`.
     """
-    from reminder.store.runs import SUCCESS_OUTCOMES
+    from reminder.store.job_runs import SUCCESS_OUTCOMES
 
     problems = []
     if last_run is None:

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from reminder.dates import days_left, format_partial
-from reminder.portfolio import Listed
-from reminder.records import AgreementView
-from reminder.windows import NOTICE, status_of
+from reminder.domain.dates import days_left, format_partial
+from reminder.domain.records import AgreementView
+from reminder.domain.windows import NOTICE, status_of
+from reminder.store.listing import Listed
 
 if TYPE_CHECKING:
-    from reminder.config import Config
+    from reminder.config.schema import Config
     from reminder.store import AgreementRecord, SentReminder
 
 

@@ -12,6 +12,14 @@ Time is passed in (`now`), never read from the clock. This package, `models` and
 are the only places that import SQLAlchemy.
 """
 
+from reminder.store.agreement_record import (
+    AgreementRecord,
+    Delivery,
+    HistoryEntry,
+    SentReminder,
+    agreement_record,
+    replaced_events,
+)
 from reminder.store.agreements import (
     SupersessionChanges,
     agreement_history,
@@ -20,7 +28,23 @@ from reminder.store.agreements import (
     iter_agreements,
     resupersede,
 )
-from reminder.store.importing import ImportInBatches, ImportOutcome, apply_import
+from reminder.store.import_writes import ImportInBatches, ImportOutcome, apply_import
+from reminder.store.job_runs import (
+    FailingMessage,
+    InstanceView,
+    JobRunView,
+    ServerLock,
+    last_finished_run,
+    last_job_run,
+    last_successful_run,
+    live_instances,
+    oldest_failing_message,
+    prune_instances,
+    prune_job_runs,
+    record_heartbeat,
+    remove_instance,
+    server_lock,
+)
 from reminder.store.ledger import (
     Attempt,
     AttemptOutcome,
@@ -41,39 +65,7 @@ from reminder.store.ledger import (
     retry_delay,
     start_job_run,
 )
-from reminder.store.record import (
-    AgreementRecord,
-    Delivery,
-    HistoryEntry,
-    SentReminder,
-    agreement_record,
-    replaced_events,
-)
-from reminder.store.runs import (
-    FailingMessage,
-    InstanceView,
-    JobRunView,
-    ServerLock,
-    last_finished_run,
-    last_job_run,
-    last_successful_run,
-    live_instances,
-    oldest_failing_message,
-    prune_instances,
-    prune_job_runs,
-    record_heartbeat,
-    remove_instance,
-    server_lock,
-)
-from reminder.store.views import (
-    EventView,
-    RecordedWindows,
-    changes_since,
-    get_agreement_view,
-    iter_agreement_views,
-    iter_reminder_candidates,
-)
-from reminder.store.workflow import (
+from reminder.store.renewals import (
     Amendment,
     Reinstatement,
     Renewal,
@@ -82,6 +74,14 @@ from reminder.store.workflow import (
     renew_agreement,
     retire_agreement,
     snooze_agreement,
+)
+from reminder.store.views import (
+    EventView,
+    RecordedWindows,
+    changes_since,
+    get_agreement_view,
+    iter_agreement_views,
+    iter_reminder_candidates,
 )
 
 __all__ = [

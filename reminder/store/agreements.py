@@ -16,9 +16,9 @@ from datetime import date, datetime
 from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from reminder.models import Agreement, AgreementEvent, EventAction
-from reminder.records import Lifecycle
+from reminder.domain.records import Lifecycle
 from reminder.store.driver_writes import insert_rows, update_by_id
+from reminder.store.models import Agreement, AgreementEvent, EventAction
 
 # Rows fetched at a time while streaming agreements.
 STREAM_BATCH_ROWS = 1000

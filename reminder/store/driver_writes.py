@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Dialect, Executable, Table, insert, update
 from sqlalchemy.orm import Session
 
-from reminder.models import Base
+from reminder.store.models import Base
 
 # How a driver's paramstyle writes a positional parameter.
 _POSITIONAL_MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}

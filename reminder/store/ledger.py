@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from reminder.errors import StoreConflict, StoreError
-from reminder.models import (
+from reminder.store.models import (
     JobRun,
     Message,
     MessageRecipient,

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import String, and_, select, type_coerce
 from sqlalchemy.orm import Session
 
-from reminder.models import Agreement, AgreementEvent, Reminder
-from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
+from reminder.domain.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
 from reminder.store.agreements import agreement_filters
+from reminder.store.models import Agreement, AgreementEvent, Reminder
 
 #: Rows fetched per round trip while streaming.
 STREAM_BATCH_ROWS = 2000

@@ -14,8 +14,8 @@ from e2e.clirun import REPO, SAMPLE, RunCli
 from smtp_server import PASSWORD, USERNAME, Faults, SmtpTestServer, StartSmtpServer
 
 from reminder import store
-from reminder.db import open_database
-from reminder.importer import read_table
+from reminder.importing.rows import read_table
+from reminder.store.database import open_database
 
 EXAMPLE_CONFIG = REPO / "config.example.toml"
 AS_OF = "2022-01-17"

@@ -29,10 +29,10 @@ from smtp_server import PASSWORD, USERNAME, Faults, SmtpTestServer, StartSmtpSer
 from sqlalchemy import select, update
 
 from reminder import store
-from reminder.config import load_config
-from reminder.db import open_database
-from reminder.ingest import import_tables, open_tables
-from reminder.models import JobRun, Message
+from reminder.config.loading import load_config
+from reminder.importing.pipeline import import_tables, open_tables
+from reminder.store.database import open_database
+from reminder.store.models import JobRun, Message
 
 ZONE = ZoneInfo("Europe/Istanbul")
 AYSE = "ayse.yilmaz@example.edu"

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reminder.errors import InputError
-from reminder.importer import ImportResult, normalize_key, read_table
+from reminder.importing.rows import ImportResult, normalize_key, read_table
 
 # About 12 s for the table test and a few seconds for the others, on a quiet 2-core machine.
 BOUNDED = settings(

@@ -25,12 +25,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reminder.cli.mail import build_context
-from reminder.config import build_config
-from reminder.context import Context
-from reminder.db import Database, open_database
-from reminder.digest import DueItem, Recipient, ReminderDigest
-from reminder.jobs import compose_reminder
-from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
+from reminder.config.loading import build_config
+from reminder.domain.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
+from reminder.domain.reminder_digest import DueItem, Recipient, ReminderDigest
+from reminder.runs.context import Context
+from reminder.runs.reminder_run import compose_reminder
+from reminder.store.database import Database, open_database
 
 # About 12 s on a quiet 2-core machine.
 BOUNDED = settings(

@@ -30,11 +30,12 @@ from smtp_server import PASSWORD, USERNAME, Faults, SmtpTestServer, StartSmtpSer
 
 from reminder import store
 from reminder.cli.mail import build_context
-from reminder.config import load_config
-from reminder.db import open_database
-from reminder.delivery import claim_lease
-from reminder.importer import read_table
-from reminder.jobs import RunReport, run_job
+from reminder.config.loading import load_config
+from reminder.importing.rows import read_table
+from reminder.runs.delivery import claim_lease
+from reminder.runs.job import run_job
+from reminder.runs.report import RunReport
+from reminder.store.database import open_database
 
 SAMPLE = Path(__file__).parents[2] / "examples" / "agreements-2022.tsv"
 AS_OF = date(2022, 1, 17)

@@ -20,9 +20,9 @@ import pytest
 import trustme
 from smtp_server import PASSWORD, USERNAME, Faults, SmtpTestServer, StartSmtpServer, client_config
 
-from reminder.config import MailConfig, SecretRef, SmtpConfig
+from reminder.config.schema import MailConfig, SecretRef, SmtpConfig
 from reminder.errors import ConfigError
-from reminder.mailer import (
+from reminder.mail.transport import (
     DeliveryResult,
     Envelope,
     OutboxTransport,
@@ -151,7 +151,7 @@ def test_starttls_auth_and_exact_bytes(
     delivered = [
         r for r in caplog.records if r.levelno == logging.INFO and "delivered" in r.message
     ]
-    assert [r.name for r in delivered] == ["reminder.mailer"]
+    assert [r.name for r in delivered] == ["reminder.mail.transport"]
     assert message.message_id in delivered[0].message
     assert PASSWORD not in caplog.text
     assert "two agreements expire" not in caplog.text

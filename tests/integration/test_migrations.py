@@ -14,17 +14,17 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from factories import agreement_input
 
-from reminder.db import (
+from reminder.domain.records import AgreementInput
+from reminder.errors import StoreError
+from reminder.store import apply_import, count_agreements
+from reminder.store.database import (
     SQLITE_BUSY_TIMEOUT_MS,
     Database,
     normalise_url,
     open_database,
     sqlite_file,
 )
-from reminder.errors import StoreError
-from reminder.models import Base
-from reminder.records import AgreementInput
-from reminder.store import apply_import, count_agreements
+from reminder.store.models import Base
 
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 

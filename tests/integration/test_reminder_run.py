@@ -1,7 +1,7 @@
 """The reminder and weekly digest runs with real parts: SQLite, PostgreSQL and MariaDB
 ledgers, and a real SMTP server that misbehaves on demand.
 
-Every test decides, records and delivers through `reminder.jobs.run_job` as the CLI
+Every test decides, records and delivers through `reminder.runs.job.run_job` as the CLI
 does, then reads what the server received and what the ledger says.
 """
 
@@ -34,19 +34,23 @@ from smtp_server import (
 )
 from sqlalchemy import select
 
-from reminder import jobs, store
-from reminder.cli.workflow import calendar_attachments
-from reminder.config import Config, build_config
-from reminder.context import Context
-from reminder.db import Database, open_database
-from reminder.delivery import claim_lease
-from reminder.importer import read_table
-from reminder.jobs import RunReport, run_job, run_reminders
-from reminder.mailer import Transport, open_transport
-from reminder.models import JobRun, Message, MessageState, Reminder
-from reminder.records import AgreementInput
-from reminder.render import Renderer
+from reminder import store
+from reminder.cli.renewals import calendar_attachments
+from reminder.config.loading import build_config
+from reminder.config.schema import Config
+from reminder.domain.records import AgreementInput
+from reminder.importing.rows import read_table
+from reminder.mail.render import Renderer
+from reminder.mail.transport import Transport, open_transport
+from reminder.runs import reminder_run as jobs
+from reminder.runs.context import Context
+from reminder.runs.delivery import claim_lease
+from reminder.runs.job import run_job
+from reminder.runs.reminder_run import run_reminders
+from reminder.runs.report import RunReport
 from reminder.store import OutboxEntry, retry_delay
+from reminder.store.database import Database, open_database
+from reminder.store.models import JobRun, Message, MessageState, Reminder
 
 T = TypeVar("T")
 

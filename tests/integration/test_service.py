@@ -23,13 +23,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, text
 
-from reminder import sdnotify, store
+from reminder import store
 from reminder.cli.mail import build_context
-from reminder.config import build_config
-from reminder.db import Database, open_database
-from reminder.lock import FileLock, Role, instance_lock
-from reminder.models import JobRun
-from reminder.service import Service
+from reminder.config.loading import build_config
+from reminder.service import sdnotify
+from reminder.service.daemon import Service
+from reminder.service.lock import FileLock, Role, instance_lock
+from reminder.store.database import Database, open_database
+from reminder.store.models import JobRun
 
 UNITS = Path(__file__).parents[2] / "systemd"
 NOW = datetime(2025, 6, 5, 9, 0, tzinfo=UTC)
@@ -126,7 +127,8 @@ def test_a_file_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from reminder.lock import FileLock; "
+            "import sys, time; from pathlib import Path; "
+            "from reminder.service.lock import FileLock; "
             "assert FileLock(Path(sys.argv[1])).try_acquire(); print('held', flush=True); "
             "time.sleep(60)",
             str(path),

@@ -13,19 +13,19 @@ from factories import agreement_input
 from sqlalchemy import create_engine, delete, insert, select
 
 from reminder import store
-from reminder.db import Database
+from reminder.domain.records import AgreementInput, CountryMatch, Lifecycle, Precision, UntilSource
 from reminder.errors import InputError
-from reminder.models import Agreement, AgreementEvent, Base, UTCDateTime
-from reminder.records import AgreementInput, CountryMatch, Lifecycle, Precision, UntilSource
 from reminder.store import (
     agreement_history,
     apply_import,
     count_agreements,
     get_agreement,
-    importing,
+    import_writes,
     iter_agreements,
     resupersede,
 )
+from reminder.store.database import Database
+from reminder.store.models import Agreement, AgreementEvent, Base, UTCDateTime
 
 NOW = datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 LATER = NOW + timedelta(days=7)
@@ -277,7 +277,7 @@ def test_import_stores_exactly_what_sqlalchemy_would_store(db: Database) -> None
         session.execute(
             insert(Agreement.__table__),
             [
-                importing._imported_values(row)
+                import_writes._imported_values(row)
                 | {"lifecycle": Lifecycle.ACTIVE, "created_at": now, "updated_at": now}
                 for row in rows
             ],
@@ -410,7 +410,7 @@ def test_naive_now_is_refused(db: Database) -> None:
 
 
 def test_large_import_crosses_chunks_on_every_database(db: Database) -> None:
-    partners = importing.IMPORT_CHUNK_PARTNERS * 2 + 17
+    partners = import_writes.IMPORT_CHUNK_PARTNERS * 2 + 17
     rows = [make_row(f"partner {index:05d}") for index in range(partners)]
     rows += [
         make_row("partner 00000", concluded=date(2015, 1, 1), effective_until=date(2020, 1, 1))
@@ -622,7 +622,7 @@ def test_resupersede_reports_what_it_changed(db: Database) -> None:
 def test_chunk_boundaries_do_not_split_a_partner(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importing, "IMPORT_CHUNK_PARTNERS", 2)
+    monkeypatch.setattr(import_writes, "IMPORT_CHUNK_PARTNERS", 2)
     rows = [
         make_row(partner, concluded=date(year, 1, 1), effective_until=date(year + 5, 1, 1))
         for partner in ("alpha", "beta", "gamma", "delta", "epsilon")

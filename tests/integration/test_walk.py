@@ -29,12 +29,13 @@ from sqlalchemy import select
 
 from reminder import store
 from reminder.cli.mail import build_context
-from reminder.config import build_config
-from reminder.context import Context
-from reminder.db import Database, open_database
-from reminder.jobs import RunReport, run_job
-from reminder.models import Agreement, Message, Reminder
-from reminder.records import AgreementInput
+from reminder.config.loading import build_config
+from reminder.domain.records import AgreementInput
+from reminder.runs.context import Context
+from reminder.runs.job import run_job
+from reminder.runs.report import RunReport
+from reminder.store.database import Database, open_database
+from reminder.store.models import Agreement, Message, Reminder
 
 ZONE = ZoneInfo("Europe/Istanbul")
 FIRST_DAY = date(2022, 1, 3)

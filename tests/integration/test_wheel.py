@@ -22,9 +22,9 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 CHECK_SCRIPT = """
 from datetime import date
 import reminder
-from reminder.digest import DueItem, Recipient, ReminderDigest
-from reminder.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
-from reminder.render import Renderer
+from reminder.domain.reminder_digest import DueItem, Recipient, ReminderDigest
+from reminder.domain.records import AgreementView, CountryMatch, Lifecycle, Precision, UntilSource
+from reminder.mail.render import Renderer
 
 view = AgreementView(
     id=1, partner="Baku State University", country="Azerbaijan", country_code="AZ",

@@ -1,7 +1,7 @@
 """Renew, amend, retire, reinstate and snooze, and what the next runs send because of them.
 
 The store functions run on SQLite, PostgreSQL and MariaDB; the runs go through
-`reminder.jobs.run_job` with the context the CLI composes (the calendar attachments
+`reminder.runs.job.run_job` with the context the CLI composes (the calendar attachments
 included) and the outbox transport writing .eml files into tmp_path. The long walk
 over a month of daily runs drives the `reminder` command in-process under freezegun,
 on SQLite only.
@@ -32,13 +32,15 @@ from sqlalchemy import select
 from reminder import store
 from reminder.cli import main
 from reminder.cli.mail import build_context
-from reminder.config import Config, build_config
-from reminder.db import Database, open_database
+from reminder.config.loading import build_config
+from reminder.config.schema import Config
+from reminder.domain.records import AgreementInput, Lifecycle, UntilSource
 from reminder.errors import InputError
-from reminder.jobs import RunReport, run_job
-from reminder.models import Agreement, Reminder, ReminderState
-from reminder.records import AgreementInput, Lifecycle, UntilSource
-from reminder.weekly_run import plan_weekly
+from reminder.runs.job import run_job
+from reminder.runs.report import RunReport
+from reminder.runs.weekly_run import plan_weekly
+from reminder.store.database import Database, open_database
+from reminder.store.models import Agreement, Reminder, ReminderState
 
 ZONE = ZoneInfo("Europe/Istanbul")
 SENDER = "Agreement reminders <reminder@example.edu>"

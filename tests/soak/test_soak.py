@@ -19,7 +19,7 @@ file, while:
 
 At the end the server is healed, the last day is run again (a restart's catch-up) and
 the outbox drained. Then every reminder that an independent computation of the window
-rule expects (written here, not with reminder.windows.decide) must have arrived, nothing
+rule expects (written here, not with reminder.domain.windows.decide) must have arrived, nothing
 else may have, and a reminder may arrive twice only when its first copy was dropped after
 DATA, the copies carrying the same Message-ID.
 """
@@ -47,17 +47,18 @@ from smtp_server import (
 from sqlalchemy import select
 
 from reminder import store
-from reminder.config import Config, build_config
-from reminder.context import Context
-from reminder.db import Database, open_database
-from reminder.digest import ReminderDigest
-from reminder.importer import normalize_key
-from reminder.jobs import run_job
-from reminder.mailer import DeliveryResult, Envelope, Transport, open_transport
-from reminder.mime import Attachment
-from reminder.models import Message
-from reminder.records import AgreementInput
-from reminder.render import Renderer
+from reminder.config.loading import build_config
+from reminder.config.schema import Config
+from reminder.domain.records import AgreementInput
+from reminder.domain.reminder_digest import ReminderDigest
+from reminder.importing.rows import normalize_key
+from reminder.mail.mime import Attachment
+from reminder.mail.render import Renderer
+from reminder.mail.transport import DeliveryResult, Envelope, Transport, open_transport
+from reminder.runs.context import Context
+from reminder.runs.job import run_job
+from reminder.store.database import Database, open_database
+from reminder.store.models import Message
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,11 @@ import pytest
 from factories import agreement_view
 from icalendar import Calendar, Event
 
-from reminder.calendar_ics import (
+from reminder.domain.records import AgreementView
+from reminder.domain.reminder_digest import DueItem, Recipient, ReminderDigest, build_digests
+from reminder.domain.renewal_rules import ReplacedEvent
+from reminder.domain.windows import NOTICE
+from reminder.mail.calendar import (
     CALENDAR_FILE_NAME,
     CANCEL_FILE_NAME,
     alarm_windows,
@@ -22,11 +26,7 @@ from reminder.calendar_ics import (
     portfolio_calendar,
     uid_domain,
 )
-from reminder.digest import DueItem, Recipient, ReminderDigest, build_digests
-from reminder.mime import Attachment, RenderedEmail, build_message
-from reminder.records import AgreementView
-from reminder.windows import NOTICE
-from reminder.workflow import ReplacedEvent
+from reminder.mail.mime import Attachment, RenderedEmail, build_message
 
 SENDER = "Agreement reminders <reminder@example.edu>"
 DOMAIN = "reminder.example.edu"

@@ -10,15 +10,15 @@ import pytest
 from factories import agreement_view
 from icalendar import Calendar, Event, vText
 
-from reminder import calendar_ics
-from reminder.calendar_ics import (
+from reminder.domain.records import AgreementView, CountryMatch, Precision, UntilSource
+from reminder.domain.reminder_digest import DueItem, Recipient, build_digests
+from reminder.mail import calendar as calendar_ics
+from reminder.mail.calendar import (
     digest_attachments,
     portfolio_calendar,
     published_calendar_by_library,
     uid_domain,
 )
-from reminder.digest import DueItem, Recipient, build_digests
-from reminder.records import AgreementView, CountryMatch, Precision, UntilSource
 
 SENDER = "Agreement reminders <reminder@example.edu>"
 WINDOWS = (180, 90, 30, 7)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from reminder.config import build_config, find_config_file, load_config
-from reminder.config_show import effective_document, to_toml
-from reminder.credentials import resolve_secret
+from reminder.config.credentials import resolve_secret
+from reminder.config.effective import effective_document, to_toml
+from reminder.config.loading import build_config, find_config_file, load_config
 from reminder.errors import ConfigError
 
 EXAMPLE = Path(__file__).parents[2] / "config.example.toml"
@@ -44,8 +44,8 @@ def test_example_config_loads_and_documents_every_key(tmp_path: Path) -> None:
     assert config.source == EXAMPLE
     assert config.coordinators, "the example shows how coordinators are routed"
     # Every key the schema knows appears in the example, at least as a comment.
-    from reminder.config_schema import SCHEMA
-    from reminder.schema import ArrayOfTables, Table
+    from reminder.config.checks import SCHEMA
+    from reminder.config.toml_schema import ArrayOfTables, Table
 
     text = EXAMPLE.read_text(encoding="utf-8")
     for section, node in SCHEMA.keys.items():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reminder.countries import country_name, is_country_code, lookup_country
-from reminder.records import CountryMatch
+from reminder.domain.countries import country_name, is_country_code, lookup_country
+from reminder.domain.records import CountryMatch
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reminder.dates import (
+from reminder.domain.dates import (
     PartialDate,
     add_years,
     anniversary,
@@ -18,7 +18,7 @@ from reminder.dates import (
     partial_from_cell,
     resolve_effective_until,
 )
-from reminder.records import Precision, UntilSource
+from reminder.domain.records import Precision, UntilSource
 
 # --- parsing what offices write -------------------------------------------------------
 

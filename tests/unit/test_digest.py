@@ -6,9 +6,9 @@ from datetime import date
 
 from factories import agreement_view
 
-from reminder.config import Coordinator
-from reminder.digest import DueItem, Recipient, Router, build_digests
-from reminder.records import AgreementView, UntilSource
+from reminder.config.schema import Coordinator
+from reminder.domain.records import AgreementView, UntilSource
+from reminder.domain.reminder_digest import DueItem, Recipient, Router, build_digests
 
 AYSE = Coordinator("Ayşe", "ayse@example.edu", ("AZ", "GE"), ("*",))
 MEHMET = Coordinator("Mehmet", "mehmet@example.edu", ("*",), ("Erasmus+",))

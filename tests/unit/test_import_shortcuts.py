@@ -17,12 +17,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reminder.dates import PartialDate, parse_date_text
-from reminder.importer import _clean, _split_partner, normalize_key
-from reminder.records import AgreementInput, CountryMatch, Precision, UntilSource
+from reminder.domain.dates import PartialDate, parse_date_text
+from reminder.domain.records import AgreementInput, CountryMatch, Precision, UntilSource
+from reminder.importing.rows import _clean, _split_partner, normalize_key
+from reminder.importing.tables import _count_lines, _looks_turkish, _physical_lines
 from reminder.store.driver_writes import _Remembered
-from reminder.store.importing import _row_problems
-from reminder.tables import _count_lines, _looks_turkish, _physical_lines
+from reminder.store.import_writes import _row_problems
 
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _CELL_TEXT = st.lists(

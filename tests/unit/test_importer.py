@@ -12,8 +12,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from reminder.domain.records import AgreementInput, CountryMatch, Precision, UntilSource
 from reminder.errors import InputError
-from reminder.importer import (
+from reminder.importing.rows import (
     ImportResult,
     RowProblem,
     TableWarning,
@@ -22,7 +23,6 @@ from reminder.importer import (
     normalize_key,
     read_table,
 )
-from reminder.records import AgreementInput, CountryMatch, Precision, UntilSource
 
 SAMPLE = Path(__file__).parents[2] / "examples" / "agreements-2022.tsv"
 SAMPLE_TEXT = SAMPLE.read_text(encoding="utf-8")

@@ -16,15 +16,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reminder.digest import Recipient
-from reminder.mime import (
+from reminder.domain.reminder_digest import Recipient
+from reminder.mail.mime import (
     Attachment,
     RenderedEmail,
     build_message,
     message_bytes,
     quoted_printable,
 )
-from reminder.render import wrap_text
+from reminder.mail.render import wrap_text
 
 SENDER = "Agreement reminders <reminder@example.edu>"
 SENT_AT = datetime(2024, 3, 4, 8, 0, tzinfo=ZoneInfo("Europe/Istanbul"))

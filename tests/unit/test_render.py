@@ -15,14 +15,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from factories import agreement_view as agreement
 
-from reminder.digest import DueItem, Recipient, ReminderDigest, build_digests
+from reminder.domain.records import AgreementView, CountryMatch, Precision, UntilSource
+from reminder.domain.reminder_digest import DueItem, Recipient, ReminderDigest, build_digests
+from reminder.domain.weekly_digest import LIST_LIMIT, Change, WeeklyBuilder, WeeklyDigest
+from reminder.domain.windows import NOTICE, Status
+from reminder.domain.wording import days_in_words
 from reminder.errors import TemplateError
-from reminder.mime import Attachment, RenderedEmail, build_message
-from reminder.records import AgreementView, CountryMatch, Precision, UntilSource
-from reminder.render import TEXT_WIDTH, Renderer, packaged_templates_dir
-from reminder.weekly import LIST_LIMIT, Change, WeeklyBuilder, WeeklyDigest
-from reminder.windows import NOTICE, Status
-from reminder.wording import days_in_words
+from reminder.mail.mime import Attachment, RenderedEmail, build_message
+from reminder.mail.render import TEXT_WIDTH, Renderer, packaged_templates_dir
 
 TODAY = date(2024, 3, 4)
 ISTANBUL = ZoneInfo("Europe/Istanbul")

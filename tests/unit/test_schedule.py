@@ -14,17 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reminder.cli.service import health_problem
-from reminder.config import HealthConfig
+from reminder.config.cron import CronSchedule
+from reminder.config.schema import HealthConfig
 from reminder.errors import ConfigError
-from reminder.service import (
+from reminder.service.daemon import start_scheduler
+from reminder.service.schedule import (
     RETRY_JOB,
     SCHEDULED_JOBS,
-    CronSchedule,
     Schedule,
     missed_run,
     next_fire_time,
     previous_fire_time,
-    start_scheduler,
 )
 from reminder.store import FailingMessage, JobRunView
 

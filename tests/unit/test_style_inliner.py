@@ -10,12 +10,12 @@ import css_inline
 import pytest
 from factories import agreement_view as agreement
 
-from reminder.css import StyleInliner
-from reminder.digest import DueItem, Recipient, ReminderDigest, build_digests
-from reminder.records import AgreementView, CountryMatch, UntilSource
-from reminder.render import Renderer, packaged_templates_dir
-from reminder.weekly import Change, WeeklyBuilder, WeeklyDigest
-from reminder.windows import NOTICE, Status
+from reminder.domain.records import AgreementView, CountryMatch, UntilSource
+from reminder.domain.reminder_digest import DueItem, Recipient, ReminderDigest, build_digests
+from reminder.domain.weekly_digest import Change, WeeklyBuilder, WeeklyDigest
+from reminder.domain.windows import NOTICE, Status
+from reminder.mail.css import StyleInliner
+from reminder.mail.render import Renderer, packaged_templates_dir
 
 TODAY = date(2024, 3, 4)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from reminder.logs import JournalFormatter, configure_logging, under_journald
-from reminder.progress import MIN_LINES_FOR_BAR, progress_bar
+from reminder.cli.progress import MIN_LINES_FOR_BAR, progress_bar
+from reminder.service.logs import JournalFormatter, configure_logging, under_journald
 
 
 class Terminal(io.StringIO):
@@ -45,9 +45,9 @@ def test_bar_only_for_large_tables_and_cleared_at_the_end() -> None:
 def test_journal_lines_carry_priority_and_no_timestamp() -> None:
     formatter = JournalFormatter("%(name)s: %(message)s")
     record = logging.LogRecord(
-        "reminder.jobs", logging.ERROR, __file__, 1, "two\nlines", None, None
+        "reminder.runs.reminder_run", logging.ERROR, __file__, 1, "two\nlines", None, None
     )
-    assert formatter.format(record) == "<3>reminder.jobs: two | lines"
+    assert formatter.format(record) == "<3>reminder.runs.reminder_run: two | lines"
 
 
 @pytest.fixture

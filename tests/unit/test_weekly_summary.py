@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from factories import agreement_view
 
-from reminder.dates import days_left
-from reminder.digest import Recipient
-from reminder.records import AgreementView, CountryMatch, Lifecycle
-from reminder.render import Renderer
-from reminder.weekly import UNRECOGNISED_COUNTRY, WeeklyBuilder, WeeklyDigest
-from reminder.windows import Status, status_of
+from reminder.domain.dates import days_left
+from reminder.domain.records import AgreementView, CountryMatch, Lifecycle
+from reminder.domain.reminder_digest import Recipient
+from reminder.domain.weekly_digest import UNRECOGNISED_COUNTRY, WeeklyBuilder, WeeklyDigest
+from reminder.domain.windows import Status, status_of
+from reminder.mail.render import Renderer
 
 TODAY = date(2022, 1, 17)
 WINDOWS = (180, 90, 30, 7)

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import pytest
 from factories import agreement_view
 
-from reminder.records import AgreementView, Lifecycle, UntilSource
-from reminder.windows import NOTICE, Decision, Status, WindowRules, decide, status_of
+from reminder.domain.records import AgreementView, Lifecycle, UntilSource
+from reminder.domain.windows import NOTICE, Decision, Status, WindowRules, decide, status_of
 
 RULES = WindowRules(windows=(180, 90, 30, 7), notify_expired=True, expired_lookback_days=30)
 END = date(2023, 6, 15)

@@ -1,0 +1,1 @@
+"""The configuration: its schema, loading and checking, credentials, the redacted view."""

@@ -1,0 +1,125 @@
+"""Show the effective configuration as TOML, with every secret redacted."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from reminder.config.schema import Config, SecretRef
+
+REDACTED = "********"
+
+
+def effective_document(config: Config) -> dict[str, Any]:
+    """Return the effective configuration as TOML-ready data, every secret redacted.
+
+    Secret *sources* (file path, credential name, variable name) are shown; the password
+    itself, and one embedded in a database URL, never is.
+    """
+
+    def secret(ref: SecretRef) -> dict[str, Any]:
+        shown: dict[str, Any] = {}
+        if ref.inline is not None:
+            shown["password"] = REDACTED
+        if ref.file is not None:
+            shown["password_file"] = str(ref.file)
+        if ref.credential is not None:
+            shown["password_credential"] = ref.credential
+        if ref.env is not None:
+            shown["password_env"] = ref.env
+        return shown
+
+    def optional(**values: Any) -> dict[str, Any]:
+        return {k: v for k, v in values.items() if v is not None}
+
+    url = re.sub(r"^([a-z0-9+]+://[^/@:]*):[^/@]+@", rf"\1:{REDACTED}@", config.database.url)
+    return {
+        "timezone": config.timezone,
+        "database": {"url": url, **secret(config.database.password)},
+        "agreements": {
+            "term_years": config.agreements.term_years,
+            "default_programme": config.agreements.default_programme,
+        },
+        "reminders": optional(
+            windows=list(config.reminders.windows),
+            notify_expired=config.reminders.notify_expired,
+            expired_lookback_days=config.reminders.expired_lookback_days,
+            default_recipient=config.reminders.default_recipient,
+        ),
+        "digest": {
+            "send_when_empty": config.digest.send_when_empty,
+            "office_summary_to": list(config.digest.office_summary_to),
+        },
+        "escalation": optional(
+            at_window=config.escalation.at_window, cc=list(config.escalation.cc)
+        ),
+        "mail": optional(
+            transport=config.mail.transport,
+            **{"from": config.mail.sender},
+            reply_to=config.mail.reply_to,
+            outbox_dir=str(config.mail.outbox_dir),
+            templates_dir=str(config.mail.templates_dir) if config.mail.templates_dir else None,
+        ),
+        "smtp": optional(
+            host=config.smtp.host,
+            port=config.smtp.port,
+            security=config.smtp.security,
+            username=config.smtp.username,
+            **secret(config.smtp.password),
+            ca_file=str(config.smtp.ca_file) if config.smtp.ca_file else None,
+            timeout_seconds=config.smtp.timeout_seconds,
+        ),
+        "schedule": {
+            "reminders": config.schedule.reminders,
+            "digest": config.schedule.digest,
+            "timezone": config.schedule.timezone,
+            "retry_minutes": config.schedule.retry_minutes,
+        },
+        "ha": {"takeover_seconds": config.ha.takeover_seconds},
+        "health": {
+            "max_failing_hours": config.health.max_failing_hours,
+            "grace_hours": config.health.grace_hours,
+        },
+        "coordinators": [
+            {
+                "name": c.name,
+                "email": c.email,
+                "countries": list(c.countries),
+                "programmes": list(c.programmes),
+            }
+            for c in config.coordinators
+        ],
+    }
+
+
+def to_toml(document: Mapping[str, Any]) -> str:
+    """Return `document` (scalars, lists of scalars, tables, lists of tables) as TOML text."""
+    lines: list[str] = []
+    scalars = {
+        k: v for k, v in document.items() if not isinstance(v, dict | list) or _is_scalar_list(v)
+    }
+    for key, value in scalars.items():
+        lines.append(f"{key} = {_toml_value(value)}")
+    for key, value in document.items():
+        if isinstance(value, dict):
+            lines += ["", f"[{key}]"] + [f"{k} = {_toml_value(v)}" for k, v in value.items()]
+        elif isinstance(value, list) and not _is_scalar_list(value):
+            for item in value:
+                lines += ["", f"[[{key}]]"] + [f"{k} = {_toml_value(v)}" for k, v in item.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _is_scalar_list(value: Any) -> bool:
+    return isinstance(value, list) and all(not isinstance(v, dict) for v in value)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'

@@ -1,0 +1,1 @@
+"""Reading tables into validated rows, and the import pipeline that stores them."""

@@ -1,0 +1,494 @@
+"""Calendar files (RFC 5545) of agreement end dates: digest attachments and the export.
+
+Each agreement is one all-day event on its effective-until date. Its UID depends on
+the agreement and that date only ("agreement-12-20230101@reminder.example.edu"), so a
+calendar that imports the same event again, from a later digest or an export,
+updates it instead of adding a copy. The right-hand side is made of the sender
+address ([mail] from): unique to the installation and stable while the sender is.
+
+What mail clients do with an attached .ics decides the shape (iTIP, RFC 5546):
+- A METHOD:PUBLISH file is offered for adding to the calendar, no reply asked; an
+  event imported again with the same UID and a SEQUENCE no lower replaces the one
+  held. Every published event has SEQUENCE 0.
+- Outlook acts on a cancellation only when the part's MIME `method` parameter and
+  the file's METHOD are both CANCEL, and one file has one METHOD. So the events a
+  renewal or an amendment replaced go in a second attachment, METHOD:CANCEL, with
+  STATUS:CANCELLED and SEQUENCE 1 (higher than the published 0), the ORGANIZER of
+  the published event and the recipient as ATTENDEE, as RFC 5546 asks of a CANCEL
+  (clients match the organizer before they remove anything). A client that ignores
+  it keeps a stale entry, nothing worse.
+
+The only module that imports icalendar: escaping, the value formats and the order of
+the lines are the library's, not ours. A digest or an export writes each event from
+lines the library serialised once (see "Writing many events fast"), folded as the
+library folds them; tests compare the bytes with the library's own.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from icalendar import Alarm, Calendar, Event, vCalAddress, vDDDTypes, vText
+
+from reminder.domain.dates import days_left
+from reminder.domain.records import AgreementView
+from reminder.domain.reminder_digest import ReminderDigest
+from reminder.domain.renewal_rules import ReplacedEvent
+from reminder.domain.wording import concluded_text, country_note, until_basis, until_text
+from reminder.mail.mime import Attachment, parse_address, single_line
+
+PRODUCT_ID = "-//reminder//Agreement expiry reminders//EN"
+#: The attachment with the current events, and the one cancelling replaced events.
+CALENDAR_FILE_NAME = "agreements.ics"
+CANCEL_FILE_NAME = "agreements-cancelled.ics"
+CALENDAR_NAME = "Agreement expiries"
+#: SEQUENCE of published events, and of the cancellation that replaces them.
+PUBLISHED_SEQUENCE = 0
+CANCELLED_SEQUENCE = 1
+
+_UID_UNSAFE = re.compile(r"[^a-z0-9.-]+")
+
+
+@functools.lru_cache(maxsize=16)
+def uid_domain(organizer: str) -> str:
+    """Return the right-hand side of the UIDs for the sender address `organizer`.
+
+    "Agreement reminders <reminder@example.edu>" gives "reminder.example.edu": the
+    local part keeps two installations that share a mail domain apart.
+
+    Raises ValueError when `organizer` is not one e-mail address.
+    """
+    address = parse_address(organizer)
+    text = f"{address.username}.{address.domain}".lower()
+    return _UID_UNSAFE.sub("-", text).strip(".-") or "reminder"
+
+
+def event_uid(agreement_id: int, effective_until: date, domain: str) -> str:
+    """Return the UID of agreement `agreement_id`'s event on `effective_until`."""
+    return f"agreement-{agreement_id}-{effective_until:%Y%m%d}@{domain}"
+
+
+def digest_attachments(
+    digest: ReminderDigest,
+    *,
+    organizer: str,
+    windows: Sequence[int] = (),
+    replaced: Sequence[ReplacedEvent] = (),
+) -> list[Attachment]:
+    """Return the calendar attachments of one reminder digest.
+
+    The first, METHOD:PUBLISH, holds one event per agreement of the digest, the same
+    event `portfolio_calendar` gives (alarms at the `windows` still ahead). The second,
+    only when `replaced` is not empty, cancels those earlier events. `organizer` is
+    the sender address ([mail] from). DTSTAMP is the digest day at midnight UTC, so
+    the same digest always gives the same bytes.
+
+    Raises ValueError when `organizer` is not an e-mail address.
+    """
+    domain = uid_domain(organizer)
+    stamp = datetime.combine(digest.as_of, time(), tzinfo=UTC)
+    content = _published_calendar(
+        (
+            (item.agreement, alarm_windows(item.agreement.effective_until, windows, digest.as_of))
+            for item in digest.items
+        ),
+        domain=domain,
+        organizer=organizer,
+        stamp=stamp,
+        name=None,
+    )
+    attachments = [_attachment(CALENDAR_FILE_NAME, content, "PUBLISH")]
+    if replaced:
+        cancel = _calendar("CANCEL")
+        for event in replaced:
+            cancel.add_component(
+                _cancelled_event(
+                    event,
+                    domain=domain,
+                    organizer=organizer,
+                    attendee=digest.recipient.email,
+                    stamp=stamp,
+                )
+            )
+        attachments.append(_attachment(CANCEL_FILE_NAME, bytes(cancel.to_ical()), "CANCEL"))
+    return attachments
+
+
+def portfolio_calendar(
+    agreements: Iterable[AgreementView],
+    *,
+    organizer: str,
+    windows: Sequence[int],
+    today: date,
+    stamp: datetime,
+) -> bytes:
+    """Return a calendar file (METHOD:PUBLISH) with one event per agreement.
+
+    Each event has an alarm at each of `windows` (days before the end) still ahead
+    of `today` (see `alarm_windows`). `stamp` is the DTSTAMP, an aware datetime.
+
+    Raises ValueError when `organizer` is not an e-mail address or `stamp` is naive.
+    """
+    if stamp.tzinfo is None or stamp.utcoffset() is None:
+        raise ValueError("the calendar's DTSTAMP needs a timezone-aware datetime")
+    return _published_calendar(
+        (
+            (agreement, alarm_windows(agreement.effective_until, windows, today))
+            for agreement in agreements
+        ),
+        domain=uid_domain(organizer),
+        organizer=organizer,
+        stamp=stamp.astimezone(UTC),
+        name=CALENDAR_NAME,
+    )
+
+
+def alarm_windows(effective_until: date, windows: Sequence[int], today: date) -> tuple[int, ...]:
+    """Return the windows, largest first, whose alarm is after `today`.
+
+    An alarm fires at the start of the day `window` days before the end; one on or
+    before `today` has passed, and a calendar would raise all of those at once on
+    import.
+    """
+    left = days_left(effective_until, today)
+    return tuple(window for window in sorted(set(windows), reverse=True) if window < left)
+
+
+def _calendar(method: str, name: str | None = None) -> Calendar:
+    calendar = Calendar()
+    calendar.add("prodid", PRODUCT_ID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", method)
+    if name is not None:
+        calendar.add("x-wr-calname", name)
+    return calendar
+
+
+def published_calendar_by_library(
+    events: Iterable[tuple[AgreementView, Sequence[int]]],
+    *,
+    domain: str,
+    organizer: str,
+    stamp: datetime,
+    name: str | None,
+) -> bytes:
+    """Return the METHOD:PUBLISH calendar of `events` (agreements with their alarm
+    windows) serialised by icalendar, event by event: what `_published_calendar`
+    writes faster, and what it is checked against.
+    """
+    calendar = _calendar("PUBLISH", name)
+    for agreement, windows in events:
+        calendar.add_component(
+            _event(
+                event_uid(agreement.id, agreement.effective_until, domain),
+                _summary(agreement),
+                _description(agreement),
+                agreement.effective_until,
+                organizer=organizer,
+                stamp=stamp,
+                alarm_windows=windows,
+            )
+        )
+    return bytes(calendar.to_ical())
+
+
+def _event(
+    uid: str,
+    summary: str,
+    description: str,
+    day: date,
+    *,
+    organizer: str,
+    stamp: datetime,
+    alarm_windows: Sequence[int],
+) -> Event:
+    """Return the all-day event on `day`, with alarms `alarm_windows` days before."""
+    event = Event()
+    event.add("uid", uid)
+    event.add("dtstamp", stamp)
+    event.add("sequence", PUBLISHED_SEQUENCE)
+    event.add("status", "CONFIRMED")
+    event.add("summary", summary)
+    event.add("description", description)
+    event.add("dtstart", day)
+    # DTEND of an all-day event is exclusive: the next day.
+    event.add("dtend", day + timedelta(days=1))
+    # A deadline, not a meeting: it must not make anyone look busy.
+    event.add("transp", "TRANSPARENT")
+    event.add("categories", ["Agreement expiry"])
+    event.add("organizer", _calendar_address(organizer))
+    for window in alarm_windows:
+        event.add_component(_alarm(summary, window))
+    return event
+
+
+def _alarm(summary: str, window: int) -> Alarm:
+    alarm = Alarm()
+    alarm.add("action", "DISPLAY")
+    alarm.add("description", f"{summary}: in {window} days")
+    # Relative to the start of the all-day event, i.e. the end date.
+    alarm.add("trigger", timedelta(days=-window))
+    return alarm
+
+
+# ---------------------------------------------------------------------------------------
+# Writing many events fast
+#
+# Serialising an event through icalendar's object model costs about half a millisecond,
+# most of it folding lines character by character, and a digest of fifty agreements or
+# an export of thousands pays it for every one. Instead icalendar serialises once an
+# event whose own values are stand-ins; each agreement's event is that text with the
+# stand-ins replaced by the agreement's values, escaped and formatted by icalendar,
+# and the lines that hold them folded as icalendar folds. The bytes are the library's
+# (tests compare them with published_calendar_by_library); when the stand-ins cannot be
+# told apart from the rest, the library writes every event.
+
+# No real value holds a control character: single_line and parse_address drop them.
+_UID_MARK = "\x01uid\x01"
+_SUMMARY_MARK = "\x01summary\x01"
+_DESCRIPTION_MARK = "\x01description\x01"
+# No agreement ends in the year 1.
+_MARK_DAY = date(1, 1, 1)
+_START_MARK = vDDDTypes(_MARK_DAY).to_ical().decode("ascii")
+_END_MARK = vDDDTypes(_MARK_DAY + timedelta(days=1)).to_ical().decode("ascii")
+# The characters icalendar escapes in TEXT values (and the line ends it turns into "\n").
+_TEXT_ESCAPED = re.compile(r"[\\;,\r\n]")
+#: Content lines are folded before they reach this many octets (RFC 5545: 75 at most).
+_FOLD_AT = 75
+
+# A template line: bytes ready to write, or (text before, stand-in, text after).
+_Line = bytes | tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class _EventTemplate:
+    """The lines of an event icalendar serialised with stand-ins, END:VEVENT left out."""
+
+    lines: tuple[_Line, ...]
+
+    def write(
+        self, agreement: AgreementView, domain: str, windows: Sequence[int], out: list[bytes]
+    ) -> None:
+        """Append the event of `agreement` with alarms `windows` days before to `out`."""
+        summary = _text(_summary(agreement))
+        day = agreement.effective_until
+        values = {
+            _UID_MARK: _text(event_uid(agreement.id, day, domain)),
+            _SUMMARY_MARK: summary,
+            _DESCRIPTION_MARK: _text(_description(agreement)),
+            _START_MARK: _date_value(day),
+            _END_MARK: _date_value(day + timedelta(days=1)),
+        }
+        _write_lines(self.lines, values, out)
+        for window in windows:
+            alarm = _alarm_template(window)
+            if alarm is None:
+                # Its stand-in was not found: the library writes this alarm.
+                out.append(_alarm(_summary(agreement), window).to_ical())
+            else:
+                _write_lines(alarm, values, out)
+        out.append(b"END:VEVENT\r\n")
+
+
+def _published_calendar(
+    events: Iterable[tuple[AgreementView, Sequence[int]]],
+    *,
+    domain: str,
+    organizer: str,
+    stamp: datetime,
+    name: str | None,
+) -> bytes:
+    """Return the bytes `published_calendar_by_library` gives for the same arguments."""
+    template = _event_template(organizer, stamp)
+    if template is None:
+        return published_calendar_by_library(
+            events, domain=domain, organizer=organizer, stamp=stamp, name=name
+        )
+    head, tail = _calendar_frame(name)
+    out = [head]
+    for agreement, windows in events:
+        template.write(agreement, domain, windows, out)
+    out.append(tail)
+    return b"".join(out)
+
+
+@functools.lru_cache(maxsize=8)
+def _calendar_frame(name: str | None) -> tuple[bytes, bytes]:
+    """Return what comes before the events of a published calendar, and END:VCALENDAR."""
+    text = bytes(_calendar("PUBLISH", name).to_ical())
+    tail = b"END:VCALENDAR\r\n"
+    if not text.endswith(tail):
+        raise AssertionError(f"icalendar wrote an unexpected calendar: {text!r}")
+    return text[: -len(tail)], tail
+
+
+@functools.lru_cache(maxsize=16)
+def _event_template(organizer: str, stamp: datetime) -> _EventTemplate | None:
+    """Return the event template for `organizer` and `stamp`, or None when a stand-in is
+    not found exactly once in what icalendar wrote."""
+    event = _event(
+        _UID_MARK,
+        _SUMMARY_MARK,
+        _DESCRIPTION_MARK,
+        _MARK_DAY,
+        organizer=organizer,
+        stamp=stamp,
+        alarm_windows=(),
+    )
+    marks = (_UID_MARK, _SUMMARY_MARK, _DESCRIPTION_MARK, _START_MARK, _END_MARK)
+    lines = _template_lines(bytes(event.to_ical()), marks)
+    if lines is None or lines[-1] != b"END:VEVENT\r\n":
+        return None
+    return _EventTemplate(lines[:-1])
+
+
+@functools.lru_cache(maxsize=64)
+def _alarm_template(window: int) -> tuple[_Line, ...] | None:
+    """Return the lines of an alarm `window` days before, or None as _template_lines."""
+    return _template_lines(bytes(_alarm(_SUMMARY_MARK, window).to_ical()), (_SUMMARY_MARK,))
+
+
+def _template_lines(serialised: bytes, marks: Sequence[str]) -> tuple[_Line, ...] | None:
+    """Return the content lines of `serialised`, unfolded, each holding one of `marks`
+    split around it; the others folded as they were. None unless each of `marks` occurs
+    exactly once, and never twice on one line."""
+    text = serialised.decode("utf-8")
+    if any(text.replace("\r\n ", "").count(mark) != 1 for mark in marks):
+        return None
+    lines: list[_Line] = []
+    for line in text.replace("\r\n ", "").split("\r\n")[:-1]:
+        found = [mark for mark in marks if mark in line]
+        if not found:
+            lines.append(_fold(line))
+        elif len(found) == 1:
+            before, after = line.split(found[0])
+            lines.append((before, found[0], after))
+        else:
+            return None
+    return tuple(lines)
+
+
+def _write_lines(lines: Sequence[_Line], values: dict[str, str], out: list[bytes]) -> None:
+    for line in lines:
+        if isinstance(line, bytes):
+            out.append(line)
+        else:
+            before, mark, after = line
+            out.append(_fold(before + values[mark] + after))
+
+
+def _text(value: str) -> str:
+    """Return `value` escaped as an iCalendar TEXT value, by icalendar."""
+    if not _TEXT_ESCAPED.search(value):
+        # Nothing for icalendar to escape (UIDs, most summaries): the value as it is.
+        return value
+    return vText(value).to_ical().decode("utf-8")
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_value(day: date) -> str:
+    """Return `day` as an iCalendar DATE value, by icalendar."""
+    return vDDDTypes(day).to_ical().decode("ascii")
+
+
+def _fold(line: str) -> bytes:
+    """Return the content line `line` with its line end, folded as icalendar folds it.
+
+    Pieces of at most 74 octets, never splitting a UTF-8 character nor, as icalendar
+    avoids it for the sake of some clients, putting a backslash or a caret last.
+    """
+    data = line.encode("utf-8")
+    if len(data) < _FOLD_AT:
+        return data + b"\r\n"
+    pieces = []
+    start = 0
+    while len(data) - start >= _FOLD_AT:
+        end = start + _FOLD_AT - 1
+        while data[end] & 0xC0 == 0x80:
+            end -= 1
+        if data[end - 1] in b"\\^":
+            end -= 1
+        pieces.append(data[start:end])
+        start = end
+    pieces.append(data[start:])
+    return b"\r\n ".join(pieces) + b"\r\n"
+
+
+def _cancelled_event(
+    replaced: ReplacedEvent,
+    *,
+    domain: str,
+    organizer: str,
+    attendee: str,
+    stamp: datetime,
+) -> Event:
+    event = Event()
+    event.add("uid", event_uid(replaced.agreement_id, replaced.effective_until, domain))
+    event.add("dtstamp", stamp)
+    event.add("sequence", CANCELLED_SEQUENCE)
+    event.add("status", "CANCELLED")
+    event.add(
+        "summary",
+        single_line(f"Agreement ends: {replaced.partner} ({replaced.programme})"),
+    )
+    event.add(
+        "description",
+        f"Agreement #{replaced.agreement_id} no longer ends on "
+        f"{replaced.effective_until.isoformat()}: it was renewed or its end date changed.",
+    )
+    event.add("dtstart", replaced.effective_until)
+    event.add("dtend", replaced.effective_until + timedelta(days=1))
+    event.add("organizer", _calendar_address(organizer))
+    event.add("attendee", _calendar_address(attendee))
+    return event
+
+
+def _summary(agreement: AgreementView) -> str:
+    approximately = " (approximate date)" if agreement.approximate else ""
+    return single_line(
+        f"Agreement ends: {agreement.partner} ({agreement.programme}){approximately}"
+    )
+
+
+def _description(agreement: AgreementView) -> str:
+    lines = [
+        f"Partner: {single_line(agreement.partner)}",
+        f"Country: {single_line(agreement.country)} {country_note(agreement)}",
+        f"Programme: {single_line(agreement.programme)}",
+        f"Concluded: {concluded_text(agreement)}",
+        f"Effective until: {until_text(agreement)}",
+    ]
+    basis = until_basis(agreement)
+    if basis:
+        lines.append(f"({basis})")
+    lines += [
+        f"Agreement #{agreement.id}.",
+        f"If renewed: reminder renew {agreement.id} --concluded YYYY-MM-DD",
+        f"If not renewing: reminder retire {agreement.id} --reason TEXT",
+    ]
+    return "\n".join(lines)
+
+
+def _calendar_address(text: str) -> vCalAddress:
+    """Return "Name <user@host>" as a CAL-ADDRESS ("mailto:user@host" with its CN)."""
+    address = parse_address(text)
+    value = vCalAddress(f"mailto:{address.addr_spec}")
+    if address.display_name:
+        value.params["cn"] = vText(address.display_name)
+    return value
+
+
+def _attachment(filename: str, content: bytes, method: str) -> Attachment:
+    # The MIME method must match the file's METHOD, or Outlook ignores the part.
+    return Attachment(
+        filename=filename,
+        content=content,
+        maintype="text",
+        subtype="calendar",
+        params={"method": method, "charset": "UTF-8"},
+    )

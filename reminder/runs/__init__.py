@@ -1,0 +1,1 @@
+"""The runs: the reminder run, the weekly digest run, delivery and how runs are recorded."""

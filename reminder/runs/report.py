@@ -1,0 +1,39 @@
+"""What one run decided, recorded and delivered: its report and exit status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from reminder.domain.reminder_digest import DueItem
+from reminder.runs.delivery import DeliveryReport, MessageOutcome
+
+
+@dataclass
+class RunReport:
+    """What one run decided, recorded and delivered."""
+
+    job: str
+    as_of: date
+    dry_run: bool = False
+    due: int = 0
+    skipped: int = 0
+    recorded_messages: int = 0
+    unrouted: list[DueItem] = field(default_factory=list)
+    planned: list[MessageOutcome] = field(default_factory=list)
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+    @property
+    def summary(self) -> str:
+        """Return the run's counts on one line, for the job_runs table and logs."""
+        d = self.delivery
+        return (
+            f"{self.due} due, {self.recorded_messages} recorded, {self.skipped} skipped, "
+            f"{len(self.unrouted)} unrouted; {d.sent} sent, {d.pending} pending, {d.failed} failed"
+        )
+
+    @property
+    def exit_status(self) -> int:
+        """Return 0 when everything due went out, else 1 (pending, failed, unrouted)."""
+        undone = self.delivery.pending or self.delivery.failed or self.unrouted
+        return 1 if undone and not self.dry_run else 0

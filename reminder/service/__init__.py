@@ -1,0 +1,1 @@
+"""The daemon: the schedule, one active instance, systemd notifications and logs."""
