@@ -6,6 +6,7 @@ wall-clock jump in a running service, and the systemd units checked by systemd-a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import shutil
@@ -25,10 +26,12 @@ from sqlalchemy import select, text
 
 from reminder import store
 from reminder.cli.mail import build_context
+from reminder.config.cron import CronSchedule
 from reminder.config.loading import build_config
 from reminder.service import sdnotify
-from reminder.service.daemon import Service
+from reminder.service.daemon import Service, start_scheduler
 from reminder.service.lock import FileLock, Role, instance_lock
+from reminder.service.schedule import RETRY_JOB, Schedule
 from reminder.store.database import Database, open_database
 from reminder.store.models import JobRun
 
@@ -381,3 +384,32 @@ def test_the_units_verify_cleanly(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "reminder" not in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_the_real_scheduler_wakes_the_sweep_on_the_clock_and_never_early() -> None:
+    """APScheduler on the event loop's clock: the sweep wakes again and again, never
+    sooner than its interval. The upper bound is generous: a loaded machine runs late."""
+    zone = ZoneInfo("Europe/Berlin")
+    never_soon = CronSchedule("0 8 1 1 *", zone, key="k")
+    interval = timedelta(seconds=0.2)
+    woken: list[tuple[str, float]] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        scheduler = start_scheduler(
+            Schedule(never_soon, never_soon, interval, zone),
+            lambda job: woken.append((job, loop.time())),
+        )
+        try:
+            deadline = loop.time() + 10
+            while len(woken) < 3 and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+        finally:
+            scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)
+
+    asyncio.run(scenario())
+    assert [job for job, _ in woken][:3] == [RETRY_JOB] * 3
+    gaps = [later - earlier for (_, earlier), (_, later) in itertools.pairwise(woken)]
+    # 10 ms of slack: APScheduler computes fire times on the wall clock, the loop on its own.
+    assert all(gap >= interval.total_seconds() - 0.01 for gap in gaps)

@@ -1,5 +1,6 @@
 """The service's schedule: cron lines read as cron reads them, across DST changes, the
-catch-up rule, the health verdict; and one real APScheduler run with a short interval.
+catch-up rule, the health verdict, and the jobs the scheduler is given. A real scheduler
+waking on the clock is tested in tests/integration/test_service.py.
 """
 
 from __future__ import annotations
@@ -272,30 +273,34 @@ def test_every_problem_is_named() -> None:
     assert "<reminder.1@example.edu> (pending) has been failing" in problem
 
 
-# --- a real scheduler --------------------------------------------------------------------
+# --- the scheduler's jobs ---------------------------------------------------------------
 
 
-def test_the_real_scheduler_wakes_the_sweep_on_its_interval() -> None:
+def test_the_scheduler_holds_one_job_per_name_that_wakes_that_job() -> None:
+    """Each job is configured to run late rather than never, once however many ticks
+    were missed, and its tick only wakes the job. No time passes: ticks are called."""
     never_soon = CronSchedule("0 8 1 1 *", BERLIN, key="k")
-    schedule = Schedule(never_soon, never_soon, timedelta(seconds=0.2), BERLIN)
-    woken: list[tuple[str, float]] = []
+    schedule = Schedule(never_soon, never_soon, timedelta(minutes=15), BERLIN)
+    woken: list[str] = []
 
-    async def scenario() -> list[tuple[str, bool, object, bool]]:
-        loop = asyncio.get_running_loop()
-        scheduler = start_scheduler(schedule, lambda job: woken.append((job, loop.time())))
+    async def scenario() -> list[tuple[str, bool, object, int, object]]:
+        scheduler = start_scheduler(schedule, woken.append)
         try:
-            await asyncio.sleep(1.1)
+            jobs = scheduler.get_jobs()
+            for job in jobs:
+                await job.func(*job.args)
             return [
-                (job.id, job.coalesce, job.misfire_grace_time, job.max_instances == 1)
-                for job in scheduler.get_jobs()
+                (job.id, job.coalesce, job.misfire_grace_time, job.max_instances, job.trigger)
+                for job in jobs
             ]
         finally:
             scheduler.shutdown(wait=False)
             await asyncio.sleep(0)
 
-    jobs = asyncio.run(scenario())
-    assert sorted(jobs) == sorted((job, True, None, True) for job in (*SCHEDULED_JOBS, RETRY_JOB))
-    assert {job for job, _ in woken} == {RETRY_JOB}
-    assert 4 <= len(woken) <= 6
-    intervals = [b - a for (_, a), (_, b) in itertools.pairwise(woken)]
-    assert all(0.1 < interval < 0.4 for interval in intervals)
+    jobs = {job_id: rest for job_id, *rest in asyncio.run(scenario())}
+    assert set(jobs) == {*SCHEDULED_JOBS, RETRY_JOB}
+    assert all(options[:3] == [True, None, 1] for options in jobs.values())
+    assert jobs["reminders"][3] is never_soon
+    assert jobs["digest"][3] is never_soon
+    assert jobs[RETRY_JOB][3].interval == timedelta(minutes=15)
+    assert sorted(woken) == sorted([*SCHEDULED_JOBS, RETRY_JOB])
