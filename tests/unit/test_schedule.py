@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -283,7 +284,7 @@ def test_the_scheduler_holds_one_job_per_name_that_wakes_that_job() -> None:
     schedule = Schedule(never_soon, never_soon, timedelta(minutes=15), BERLIN)
     woken: list[str] = []
 
-    async def scenario() -> list[tuple[str, bool, object, int, object]]:
+    async def scenario() -> list[tuple[str, bool, object, int, Any]]:
         scheduler = start_scheduler(schedule, woken.append)
         try:
             jobs = scheduler.get_jobs()
