@@ -203,7 +203,8 @@ def resolve_effective_until(
     - A full until date is used as given.
     - A bare year Y is the anniversary of the conclusion date in Y (protocols run for a term
       from signature); a year other than conclusion year + term is kept, with a warning.
-    - A month and year is the first day of that month, approximate.
+    - A month and year is the first day of that month, approximate; or the conclusion
+      date, when it falls later in that same month.
     - No until at all is the conclusion date + `term_years`.
     A conclusion date without a day counts from its earliest possible day, and anything
     derived from it is approximate.
@@ -222,7 +223,9 @@ def resolve_effective_until(
     if until.precision is Precision.DAY:
         return ResolvedUntil(until.earliest(), UntilSource.GIVEN, approximate=False)
     if until.precision is Precision.MONTH:
-        return ResolvedUntil(until.earliest(), UntilSource.GIVEN, approximate=True)
+        # An agreement cannot end before it was concluded: "xx.06.2000" for one signed
+        # on 02.06.2000 ends on the 2nd at the earliest, not on the 1st.
+        return ResolvedUntil(max(until.earliest(), start), UntilSource.GIVEN, approximate=True)
     warning = None
     expected_year = start.year + term_years
     if until.year != expected_year:

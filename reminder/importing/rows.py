@@ -406,8 +406,8 @@ def _build_row(
             warning += ", so the effective-until date is approximate"
         warnings.append(warning)
     if until is not None and until.precision is Precision.MONTH:
-        first_day = format_partial(until.earliest(), Precision.DAY)
-        warnings.append(f"effective-until {until} has no day; using {first_day}")
+        day_used = format_partial(resolved.effective_until, Precision.DAY)
+        warnings.append(f"effective-until {until} has no day; using {day_used}")
     if resolved.warning is not None:
         warnings.append(resolved.warning)
     programme, programme_key = _programme_of(_cell_text(cell("programme")), default_programme)

@@ -211,6 +211,12 @@ def test_a_month_year_until_uses_the_first_day_and_is_approximate() -> None:
     assert resolved.approximate is True
 
 
+def test_a_month_year_until_in_the_conclusion_month_starts_no_earlier_than_it() -> None:
+    resolved = resolve_effective_until(PartialDate(2000, 6, 2), parse_date_text("xx.06.2000"), 5)
+    assert resolved.effective_until == date(2000, 6, 2)
+    assert resolved.approximate is True
+
+
 def test_a_year_that_disagrees_with_the_term_is_kept_with_a_warning() -> None:
     resolved = resolve_effective_until(PartialDate(2018, 3, 1), PartialDate(2021), 5)
     assert resolved.effective_until == date(2021, 3, 1)
