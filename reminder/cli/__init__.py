@@ -171,7 +171,13 @@ def _add_mail_parsers(commands: Commands) -> None:
     p.add_argument(
         "--as-of", type=_iso_date, metavar="DATE", help="day to run for (default: today)"
     )
-    p.add_argument("--job", choices=jobs, default="reminders", help="default: reminders")
+    p.add_argument(
+        "--job",
+        choices=jobs,
+        action="append",
+        help="default: reminders; given twice (--job reminders --job digest), both run in "
+        "that order, the second whatever the first returned, and the worse status is returned",
+    )
     p.add_argument("--dry-run", action="store_true", help="print what would go out; record nothing")
     p.set_defaults(handler="mail.cmd_run_once")
 

@@ -79,17 +79,32 @@ def cmd_run_once(args: argparse.Namespace) -> int:
     # asyncio alone takes longer to import than the rest of the CLI: not for --help.
     import asyncio
 
+    from reminder.errors import ReminderError
     from reminder.runs.job import run_job
 
     config = load(args)
     as_of: date = args.as_of or today(config)
+    jobs: list[str] = list(dict.fromkeys(args.job or ["reminders"]))
+    statuses: list[int] = []
     with open_db(config) as database:
         context = build_context(config, database)
-        report = asyncio.run(
-            run_job(context, args.job, as_of=as_of, now=_now(), dry_run=args.dry_run)
-        )
-    _print_report(config, report)
-    return report.exit_status
+        for index, job in enumerate(jobs):
+            # Each job runs whatever the one before it returned: a pending message or an
+            # unrouted agreement must not hold back the weekly digest that reports it.
+            try:
+                report = asyncio.run(
+                    run_job(context, job, as_of=as_of, now=_now(), dry_run=args.dry_run)
+                )
+            except ReminderError as error:
+                if index == len(jobs) - 1:
+                    raise
+                for problem in error.problems:
+                    print(f"reminder: {job} run: {problem}", file=sys.stderr)
+                statuses.append(error.exit_status)
+                continue
+            _print_report(config, report)
+            statuses.append(report.exit_status)
+    return max(statuses)
 
 
 def _print_report(config: Config, report: RunReport) -> None:

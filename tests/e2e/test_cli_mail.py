@@ -275,6 +275,36 @@ def test_unrouted_agreements_exit_1_and_are_named_on_stderr(
     assert ledger_counts(tmp_path) == (0, 0)
 
 
+def test_the_oneshot_unit_sends_the_weekly_digest_when_the_reminder_pass_fails(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """The shipped reminder-once.service, its ExecStart= lines run as systemd runs them
+    (in order, stopping at the first that fails): with agreements unrouted the reminder
+    pass exits 1, yet the weekly digest, which reports them, still goes out, and the
+    unit still ends failed."""
+    unit = (REPO / "systemd" / "reminder-once.service").read_text(encoding="utf-8")
+    commands = [
+        line.removeprefix("ExecStart=").split()[1:]
+        for line in unit.splitlines()
+        if line.startswith("ExecStart=")
+    ]
+    config = example_config(tmp_path, {"default_recipient = ": "# no default recipient"})
+    import_sample(tmp_path)
+
+    status = 0
+    for arguments in commands:
+        result = run_cli("--config", config, *arguments, "--as-of", AS_OF)
+        no_traceback(result.stderr)
+        status = result.returncode
+        if status != 0:
+            break
+
+    assert status == 1
+    outbox = sorted(path.name for path in (state_dir(tmp_path) / "outbox").iterdir())
+    assert [name for name in outbox if name.startswith("weekly.")], outbox
+    assert [name for name in outbox if name.startswith("reminder.")], outbox
+
+
 def test_bad_config_exits_2_naming_every_problem(run_cli: RunCli, tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[reminders]\nwindows = []\n[mail]\ntransport = "pigeon"\n', encoding="utf-8")
