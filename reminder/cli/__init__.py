@@ -179,6 +179,11 @@ def _add_mail_parsers(commands: Commands) -> None:
         "that order, the second whatever the first returned, and the worse status is returned",
     )
     p.add_argument("--dry-run", action="store_true", help="print what would go out; record nothing")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run even for a day earlier than the latest completed run's",
+    )
     p.set_defaults(handler="mail.cmd_run_once")
 
     p = commands.add_parser("preview", help="write each digest as .eml and .html (sends nothing)")

@@ -93,7 +93,14 @@ def cmd_run_once(args: argparse.Namespace) -> int:
             # unrouted agreement must not hold back the weekly digest that reports it.
             try:
                 report = asyncio.run(
-                    run_job(context, job, as_of=as_of, now=_now(), dry_run=args.dry_run)
+                    run_job(
+                        context,
+                        job,
+                        as_of=as_of,
+                        now=_now(),
+                        dry_run=args.dry_run,
+                        force=args.force,
+                    )
                 )
             except ReminderError as error:
                 if index == len(jobs) - 1:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from reminder.cli.common import load, open_db, print_json
@@ -184,19 +184,21 @@ def cmd_health(args: argparse.Namespace) -> int:
     config = load(args)
     schedule = build_schedule(config)
     now = _now()
+    today = now.astimezone(config.zone).date()
     with open_db(config) as database, database.session(read_only=True) as session:
         last_run = store.last_finished_run(session, "reminders")
+        last_day = store.latest_run_day(session, "reminders", not_after=today)
         failing = store.oldest_failing_message(session)
     grace = timedelta(hours=config.health.grace_hours)
     due = previous_fire_time(schedule.reminders, now - grace)
-    problem = health_problem(due, last_run, failing, config.health, now)
+    problem = health_problem(due, last_run, last_day, failing, config.health, now, config.zone)
     if problem is not None:
         print(f"UNHEALTHY: {problem}")
         return 1
     last = (
         "no reminder run due yet"
         if last_run is None
-        else f"last reminder run {_iso(last_run.started_at)}"
+        else f"last reminder run {_iso(last_run.started_at)} for {last_run.as_of}"
     )
     print(f"OK: {last} ({last_run.outcome if last_run else 'none'}); no message failing for long")
     return 0
@@ -205,33 +207,39 @@ def cmd_health(args: argparse.Namespace) -> int:
 def health_problem(
     due: datetime | None,
     last_run: JobRunView | None,
+    last_day: date | None,
     failing: FailingMessage | None,
     limits: HealthConfig,
     now: datetime,
+    zone: tzinfo,
 ) -> str | None:
     """Return why the installation is unhealthy, on one line, or None when it is healthy.
 
     `due` is the latest scheduled reminder run at least `limits.grace_hours` ago;
-    `last_run` the latest finished reminder run; `failing` the message failing longest.
-    Unhealthy: the last run failed or started before `due`, or a message has been
-    failing for longer than `limits.max_failing_hours`.
+    `last_run` the latest finished reminder run; `last_day` the latest day, up to today,
+    that a completed reminder run was for; `failing` the message failing longest.
+    Unhealthy: the last run failed, no completed run was for the day of `due` (in
+    `zone`) or a later one, or a message has been failing for longer than
+    `limits.max_failing_hours`. Runs count by the day they were for, not by when they
+    happened: `run-once --as-of` an old day does not stand for today's run.
     """
     from reminder.store.job_runs import SUCCESS_OUTCOMES
 
     problems = []
-    if last_run is None:
-        if due is not None:
-            problems.append(f"no reminder run recorded; one was due at {_iso(due)}")
-    elif last_run.outcome not in SUCCESS_OUTCOMES:
+    if last_run is not None and last_run.outcome not in SUCCESS_OUTCOMES:
         problems.append(
             f"the last reminder run, started {_iso(last_run.started_at)}, failed: "
             f"{last_run.summary}"
         )
-    elif due is not None and last_run.started_at < due:
-        problems.append(
-            f"the last reminder run started {_iso(last_run.started_at)}, before the run due "
-            f"at {_iso(due)} (grace {limits.grace_hours} h)"
-        )
+    elif due is not None and (last_day is None or last_day < due.astimezone(zone).date()):
+        if last_run is None:
+            problems.append(f"no reminder run recorded; one was due at {_iso(due)}")
+        else:
+            problems.append(
+                f"no completed reminder run for {due.astimezone(zone).date()}, due at "
+                f"{_iso(due)} (grace {limits.grace_hours} h); the latest was for "
+                f"{last_day or 'no day up to today'}"
+            )
     too_old = now - timedelta(hours=limits.max_failing_hours)
     if failing is not None and failing.failing_since < too_old:
         problems.append(

@@ -232,11 +232,11 @@ class Service:
             log.exception("%s run (%s) failed", job, why)
 
     def _missed(self, job: str, now: datetime) -> bool:
-        """Return whether a scheduled time of `job` passed without a successful run."""
+        """Return whether a scheduled time of `job` passed with no completed run for its day."""
+        zone = self.context.config.zone
         with self.context.database.session(read_only=True) as session:
-            last = store.last_successful_run(session, job)
-        trigger = self.schedule.trigger(job)
-        missed = missed_run(trigger, None if last is None else last.started_at, now)
+            last_day = store.latest_run_day(session, job, not_after=now.astimezone(zone).date())
+        missed = missed_run(self.schedule.trigger(job), last_day, now, zone)
         if missed is not None:
             log.info("the %s run due at %s has not happened: running it now", job, _stamp(missed))
         return missed is not None

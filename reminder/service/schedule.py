@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
@@ -80,14 +80,19 @@ def previous_fire_time(trigger: BaseTrigger, now: datetime) -> datetime | None:
 
 
 def missed_run(
-    trigger: BaseTrigger, last_success: datetime | None, now: datetime
+    trigger: BaseTrigger, last_day: date | None, now: datetime, zone: tzinfo
 ) -> datetime | None:
-    """Return the scheduled time that passed without a successful run since, or None.
+    """Return the latest scheduled time whose day no completed run stands for, or None.
 
-    However many fire times passed, only the latest counts: a catch-up is one run.
-    With no successful run at all, the latest fire time is missed.
+    `last_day` is the latest day a completed run was for, up to today. Runs are judged
+    by the day they were for, in `zone` (the zone that tells a run its day), not by when
+    they happened: `run-once --as-of 2022-01-17` done this morning does not stand for
+    this morning's run. However many fire times passed, only the latest counts: a
+    catch-up is one run. With no completed run at all, the latest fire time is missed.
     """
     scheduled = previous_fire_time(trigger, now)
-    if scheduled is None or (last_success is not None and last_success >= scheduled):
+    if scheduled is None:
+        return None
+    if last_day is not None and last_day >= scheduled.astimezone(zone).date():
         return None
     return scheduled

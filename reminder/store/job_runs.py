@@ -1,6 +1,7 @@
 """What the service and its status commands read and write beside the ledger.
 
-- job runs: the last run of a job, the last successful one, pruning the retry sweeps;
+- job runs: the last run of a job, the last successful one, the latest day run for,
+  pruning the retry sweeps;
 - service instances: each running `serve`, its role and heartbeat;
 - failing messages, for `reminder health`;
 - the database lock that keeps a second `serve` on PostgreSQL or MariaDB in standby.
@@ -14,7 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Engine, delete, select, text
+from sqlalchemy import Connection, Engine, delete, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -87,6 +88,22 @@ def last_successful_run(session: Session, job: str) -> JobRunView | None:
 def last_finished_run(session: Session, job: str) -> JobRunView | None:
     """Return the latest run of `job` that has ended, however it ended."""
     return last_job_run(session, job, outcomes=(*SUCCESS_OUTCOMES, "failed"))
+
+
+def latest_run_day(session: Session, job: str, *, not_after: date | None = None) -> date | None:
+    """Return the latest day a run of `job` was for among those that ended ok or
+    incomplete (not after `not_after` when given), or None when there is none.
+
+    Runs are judged by the day they were for, not by when they happened: a run for
+    an old day (`run-once --as-of`) done today does not stand for today's.
+    """
+    query = select(func.max(JobRun.as_of)).where(
+        JobRun.job == job, JobRun.outcome.in_(SUCCESS_OUTCOMES)
+    )
+    if not_after is not None:
+        query = query.where(JobRun.as_of <= not_after)
+    day: date | None = session.scalar(query)
+    return day
 
 
 def prune_job_runs(session: Session, job: str, *, before: datetime) -> int:

@@ -39,6 +39,7 @@ from reminder.cli.renewals import calendar_attachments
 from reminder.config.loading import build_config
 from reminder.config.schema import Config
 from reminder.domain.records import AgreementInput
+from reminder.errors import InputError
 from reminder.importing.rows import read_table
 from reminder.mail.render import Renderer
 from reminder.mail.transport import Transport, open_transport
@@ -446,6 +447,39 @@ def test_unrouted_agreements_are_reported_every_run_and_never_dropped(
     assert third.exit_status == 0 and not third.unrouted
     assert mail_to(smtp_server, OFFICE)[0].agreement_ids() == set(DUE_ON_AS_OF[OFFICE])
     assert len(smtp_server.messages) == 2
+
+
+def test_a_run_for_a_day_before_the_latest_completed_run_is_refused_unless_forced(
+    db: Database, tmp_path: Path, smtp_server: SmtpTestServer, smtp_ca_file: Path
+) -> None:
+    """A run a year ahead records the windows it passes as skipped; the daily runs
+    after it would then never send them. So an earlier day is refused, saying both
+    days and recording nothing, until the operator forces it."""
+    import_sample(db)
+    context = make_context(make_config(smtp_server, smtp_ca_file, tmp_path), db)
+    year_ahead = AS_OF + timedelta(days=365)
+    reminder_run(context, as_of=year_ahead)
+    recorded = ledger(db)
+    with db.session(read_only=True) as session:
+        runs_before = session.scalars(select(JobRun.id)).all()
+
+    with pytest.raises(InputError) as refused:
+        reminder_run(context, now=NOW + timedelta(hours=1))
+
+    (problem,) = refused.value.problems
+    assert str(AS_OF) in problem and str(year_ahead) in problem and "--force" in problem
+    assert refused.value.exit_status == 2
+    assert ledger(db) == recorded
+    with db.session(read_only=True) as session:
+        assert session.scalars(select(JobRun.id)).all() == runs_before
+    # A dry run and another job are not held back; --force runs it.
+    assert run(run_job(context, "reminders", as_of=AS_OF, now=NOW, dry_run=True)).dry_run
+    forced = run(run_job(context, "reminders", as_of=AS_OF, now=NOW, force=True))
+    assert forced.exit_status == 0
+    with db.session(read_only=True) as session:
+        assert store.latest_run_day(session, "reminders") == year_ahead
+        assert store.latest_run_day(session, "reminders", not_after=AS_OF) == AS_OF
+        assert store.latest_run_day(session, "digest") is None
 
 
 # --- faults: the message stays pending and is delivered once later -------------------

@@ -28,6 +28,7 @@ from reminder import store
 from reminder.cli.mail import build_context
 from reminder.config.cron import CronSchedule
 from reminder.config.loading import build_config
+from reminder.runs.job import run_job
 from reminder.service import sdnotify
 from reminder.service.daemon import Service, start_scheduler
 from reminder.service.lock import FileLock, Role, instance_lock
@@ -314,6 +315,40 @@ def test_a_wall_clock_jump_brings_one_catch_up_run_per_job(
     # One run each, not one per missed day, then a sweep of what is pending.
     assert after_jump == [("reminders", "ok"), ("digest", "ok"), ("retry", "ok")]
     assert sorted(total) == ["digest", "digest", "reminders", "reminders"]
+
+
+def test_a_run_for_an_old_day_done_today_does_not_stop_todays_catch_up(tmp_path: Path) -> None:
+    """After the Quick start (`run-once --as-of 2022-01-17`), a `serve` started the same
+    day still runs today's reminders: catch-up looks at the day a run was for."""
+    document = {
+        "timezone": "Europe/Berlin",
+        "database": {"url": f"sqlite:///{tmp_path / 'state' / 'reminder.db'}"},
+        "mail": {"transport": "outbox", "outbox_dir": str(tmp_path / "outbox")},
+        # Daily, due twelve hours ago and not again during the test.
+        "schedule": {"reminders": daily_at(-12), "digest": daily_at(-12.1)},
+    }
+    config = build_config(document, None, {})
+    quick_start_day = datetime(2022, 1, 17, tzinfo=UTC).date()
+
+    async def scenario(database: Database) -> list[tuple[str, str]]:
+        context = build_context(config, database)
+        await run_job(context, "reminders", as_of=quick_start_day, now=datetime.now(UTC))
+        role = Role(instance_lock(database, config.database.url), database, now=datetime.now(UTC))
+        service = Service(context, role, reload=lambda: context, environ={})
+        running = asyncio.get_running_loop().create_task(service.run())
+        await wait_for_runs(database, 4)  # the Quick start's, then reminders, digest, sweep
+        service.stop()
+        assert await running == 0
+        with database.session(read_only=True) as session:
+            rows = session.execute(
+                select(JobRun.job, JobRun.as_of).where(JobRun.job != "retry").order_by(JobRun.id)
+            )
+            return [(job, as_of.isoformat()) for job, as_of in rows]
+
+    with open_database(config.database.url, migrate=True) as database:
+        runs = asyncio.run(scenario(database))
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date().isoformat()
+    assert runs == [("reminders", "2022-01-17"), ("reminders", today), ("digest", today)]
 
 
 def daily_at(hours_from_now: float) -> str:

@@ -214,17 +214,33 @@ def test_a_missed_run_is_the_latest_scheduled_time_only() -> None:
     trigger = CronSchedule("0 8 * * *", BERLIN, key="k")
     now = datetime(2025, 6, 5, 12, 0, tzinfo=BERLIN)
     today_at_eight = datetime(2025, 6, 5, 8, 0, tzinfo=BERLIN)
-    three_days_ago = now - timedelta(days=3)
-    # Three mornings passed since the last run: one catch-up, for the latest.
-    assert missed_run(trigger, three_days_ago, now) == today_at_eight
+    # Three mornings passed since the last run's day: one catch-up, for the latest.
+    assert missed_run(trigger, date(2025, 6, 2), now, BERLIN) == today_at_eight
     # No run at all: the latest scheduled time is missed (the first run is at start).
-    assert missed_run(trigger, None, now) == today_at_eight
-    # A run at or after today's scheduled time: nothing missed.
-    assert missed_run(trigger, today_at_eight, now) is None
-    assert missed_run(trigger, today_at_eight + timedelta(minutes=3), now) is None
-    # Before today's time, yesterday's run is the latest one due.
+    assert missed_run(trigger, None, now, BERLIN) == today_at_eight
+    # A run for today: nothing missed, whenever it happened.
+    assert missed_run(trigger, date(2025, 6, 5), now, BERLIN) is None
+    # Before today's time, a run for yesterday is the latest one due.
     morning = datetime(2025, 6, 5, 7, 0, tzinfo=BERLIN)
-    assert missed_run(trigger, today_at_eight - timedelta(days=1), morning) is None
+    assert missed_run(trigger, date(2025, 6, 4), morning, BERLIN) is None
+
+
+def test_a_run_for_an_old_day_done_today_does_not_stand_for_todays() -> None:
+    """The Quick start runs `run-once --as-of 2022-01-17`; a `serve` started the same
+    day must still run today's reminders."""
+    trigger = CronSchedule("0 8 * * *", BERLIN, key="k")
+    now = datetime(2025, 6, 5, 12, 0, tzinfo=BERLIN)
+    assert missed_run(trigger, date(2022, 1, 17), now, BERLIN) == datetime(
+        2025, 6, 5, 8, 0, tzinfo=BERLIN
+    )
+
+
+def test_a_missed_run_is_judged_by_the_day_in_the_zone_given() -> None:
+    # 23:30 in New York on the 4th is already the 5th in Berlin.
+    trigger = CronSchedule("30 23 * * *", NEW_YORK, key="k")
+    now = datetime(2025, 6, 5, 0, 0, tzinfo=NEW_YORK)
+    assert missed_run(trigger, date(2025, 6, 4), now, NEW_YORK) is None
+    assert missed_run(trigger, date(2025, 6, 4), now, BERLIN) is not None
 
 
 # --- the health verdict ---------------------------------------------------------------------
@@ -234,26 +250,45 @@ LIMITS = HealthConfig(max_failing_hours=24, grace_hours=2)
 DUE = NOW - timedelta(hours=4)
 
 
-def run(started: datetime, outcome: str = "ok") -> JobRunView:
-    return JobRunView("reminders", started.date(), started, started, outcome, "summary text")
+def run(started: datetime, outcome: str = "ok", day: date | None = None) -> JobRunView:
+    return JobRunView("reminders", day or started.date(), started, started, outcome, "summary text")
 
 
 def failing(since: datetime) -> FailingMessage:
     return FailingMessage("<reminder.1@example.edu>", "pending", since, "451 4.3.0 later\nagain")
 
 
+def verdict(last_run: JobRunView | None, message: FailingMessage | None = None) -> str | None:
+    """Return health_problem's verdict on DUE, with `last_run` the last completed run too
+    when it ended ok or incomplete."""
+    completed = last_run is not None and last_run.outcome != "failed"
+    last_day = last_run.as_of if completed and last_run is not None else None
+    return health_problem(DUE, last_run, last_day, message, LIMITS, NOW, UTC)
+
+
 def test_healthy_when_the_run_due_happened_and_nothing_fails_for_long() -> None:
-    assert health_problem(DUE, run(DUE + timedelta(seconds=1)), None, LIMITS, NOW) is None
-    recent = failing(NOW - timedelta(hours=23))
-    assert health_problem(DUE, run(DUE), recent, LIMITS, NOW) is None
-    assert health_problem(None, None, None, LIMITS, NOW) is None
+    assert verdict(run(DUE + timedelta(seconds=1))) is None
+    assert verdict(run(DUE), failing(NOW - timedelta(hours=23))) is None
+    # A run for today before the scheduled time (a manual run at 07:00) stands for it.
+    assert verdict(run(DUE - timedelta(hours=1))) is None
+    assert health_problem(None, None, None, None, LIMITS, NOW, UTC) is None
 
 
 @pytest.mark.parametrize(
     ("last_run", "message", "reason"),
     [
         (None, None, "no reminder run recorded; one was due at 2025-06-05T08:00:00+00:00"),
-        (run(DUE - timedelta(minutes=1)), None, "before the run due at 2025-06-05T08:00:00"),
+        (
+            run(DUE - timedelta(days=1)),
+            None,
+            "no completed reminder run for 2025-06-05, due at 2025-06-05T08:00:00+00:00",
+        ),
+        # The Quick start's run for an old day, done after today's scheduled time.
+        (
+            run(DUE + timedelta(minutes=5), day=date(2022, 1, 17)),
+            None,
+            "the latest was for 2022-01-17",
+        ),
         (run(DUE, "failed"), None, "failed: summary text"),
         (run(DUE), failing(NOW - timedelta(hours=25)), "has been failing since"),
     ],
@@ -261,14 +296,14 @@ def test_healthy_when_the_run_due_happened_and_nothing_fails_for_long() -> None:
 def test_unhealthy_says_why_on_one_line(
     last_run: JobRunView | None, message: FailingMessage | None, reason: str
 ) -> None:
-    problem = health_problem(DUE, last_run, message, LIMITS, NOW)
+    problem = verdict(last_run, message)
     assert problem is not None
     assert reason in problem
     assert "\n" not in problem
 
 
 def test_every_problem_is_named() -> None:
-    problem = health_problem(DUE, None, failing(NOW - timedelta(days=2)), LIMITS, NOW)
+    problem = verdict(None, failing(NOW - timedelta(days=2)))
     assert problem is not None
     assert "no reminder run recorded" in problem
     assert "<reminder.1@example.edu> (pending) has been failing" in problem
