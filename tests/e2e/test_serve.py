@@ -397,7 +397,7 @@ def test_after_a_three_day_outage_one_catch_up_run_sends_each_due_reminder_once(
     # The monitoring check sees the outage: the last run is older than the one due.
     health = run_cli("--config", config, "health")
     assert health.returncode == 1
-    assert health.stdout.startswith("UNHEALTHY: the last reminder run started ")
+    assert health.stdout.startswith("UNHEALTHY: no completed reminder run for ")
     assert health.stdout.count("\n") == 1
 
     serve = start_serve(config, notify_socket)
