@@ -34,8 +34,10 @@ from reminder.store import PlannedMessage
 log = logging.getLogger(__name__)
 
 
-def weekly_recipients(context: Context) -> list[Recipient]:
-    """Return everyone who gets a weekly digest: each coordinator and the default recipient."""
+def weekly_recipients(context: Context, table_coordinators: Iterable[str] = ()) -> list[Recipient]:
+    """Return everyone who gets a weekly digest: each configured coordinator, the default
+    recipient, and each coordinator address of `table_coordinators` (the addresses the
+    imported tables name, which get reminders whether or not the config lists them)."""
     seen: dict[str, Recipient] = {}
     for coordinator in context.config.coordinators:
         seen.setdefault(
@@ -44,6 +46,8 @@ def weekly_recipients(context: Context) -> list[Recipient]:
     default = context.config.reminders.default_recipient
     if default:
         seen.setdefault(ledger_address(default), Recipient(default))
+    for address in table_coordinators:
+        seen.setdefault(ledger_address(address), Recipient(address))
     return sorted(seen.values())
 
 
@@ -69,9 +73,11 @@ def plan_weekly(context: Context, as_of: date) -> list[WeeklyDigest]:
     """
     windows = context.config.reminders.windows
     router = context.router
+    with context.database.session(read_only=True) as session:
+        table_coordinators = store.table_coordinator_emails(session)
     builders = {
         ledger_address(r.email): WeeklyBuilder(r, as_of, max(windows))
-        for r in weekly_recipients(context)
+        for r in weekly_recipients(context, table_coordinators)
     }
     office = [
         WeeklyBuilder(r, as_of, max(windows), office_wide=True) for r in office_recipients(context)

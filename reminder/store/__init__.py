@@ -83,6 +83,7 @@ from reminder.store.views import (
     get_agreement_view,
     iter_agreement_views,
     iter_reminder_candidates,
+    table_coordinator_emails,
 )
 
 __all__ = [
@@ -148,4 +149,5 @@ __all__ = [
     "server_lock",
     "snooze_agreement",
     "start_job_run",
+    "table_coordinator_emails",
 ]

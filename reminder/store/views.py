@@ -217,3 +217,18 @@ def changes_since(
         .order_by(AgreementEvent.at, AgreementEvent.id)
     ).all()
     return [EventView(_view(row), row.action, row.at, row.actor, row.details) for row in rows]
+
+
+def table_coordinator_emails(session: Session) -> list[str]:
+    """Return each coordinator address the imported tables name, once, sorted.
+
+    Those coordinators get the reminders for their agreements whether or not the
+    config lists them, and so get a weekly digest too.
+    """
+    query = (
+        select(Agreement.coordinator_email)
+        .where(Agreement.coordinator_email.is_not(None))
+        .distinct()
+        .order_by(Agreement.coordinator_email)
+    )
+    return [email for email in session.scalars(query) if email]

@@ -1053,3 +1053,33 @@ def test_weekly_digest_goes_out_once_per_recipient_and_week(
     assert sorted(r for m in later for r in m.received.recipients) == [AYSE, OFFICE]
     assert all(str(m.message["Subject"]).startswith("Agreements 2022-W04:") for m in later)
     assert len({m.message_id for m in mails(smtp_server)}) == 7
+
+
+def test_a_coordinator_named_only_by_the_table_gets_a_weekly_digest_too(
+    db: Database, tmp_path: Path, smtp_server: SmtpTestServer, smtp_ca_file: Path
+) -> None:
+    """An agreement whose own coordinator (from the table) is not a configured one is
+    routed to that address for its reminders; its weekly digest goes there too."""
+    partner_coordinator = "Zeynep.Kaya@Partner.example.org"
+    import_rows(
+        db,
+        make_row(
+            "Table Routed University",
+            "GE",
+            AS_OF + timedelta(days=40),
+            coordinator_email=partner_coordinator,
+        ),
+        TBILISI,
+    )
+    context = make_context(make_config(smtp_server, smtp_ca_file, tmp_path), db)
+
+    report = digest_run(context, as_of=AS_OF, now=NOW)
+
+    assert report.exit_status == 0
+    (mail,) = mail_to(smtp_server, partner_coordinator)
+    assert "Table Routed University" in mail.text
+    assert "Tbilisi Test University" not in mail.text
+    # Ayşe's digest keeps her own agreement only; the table's address is not hers.
+    (ayse,) = mail_to(smtp_server, AYSE)
+    assert "Tbilisi Test University" in ayse.text
+    assert "Table Routed University" not in ayse.text
