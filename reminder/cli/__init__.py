@@ -149,7 +149,7 @@ def _add_data_parsers(commands: Commands) -> None:
     )
     p.set_defaults(handler="data.cmd_check_config")
 
-    p = commands.add_parser("db", help="database schema: upgrade, current")
+    p = commands.add_parser("db", help="database schema: upgrade, current; copy")
     db_commands = p.add_subparsers(title="db commands", metavar="ACTION", required=True)
     db_commands.add_parser("upgrade", help="apply pending migrations").set_defaults(
         handler="data.cmd_db_upgrade"
@@ -157,6 +157,16 @@ def _add_data_parsers(commands: Commands) -> None:
     db_commands.add_parser("current", help="show the schema revision").set_defaults(
         handler="data.cmd_db_current"
     )
+    p = db_commands.add_parser(
+        "copy", help="copy everything into an empty database (to move to a server, or back up)"
+    )
+    p.add_argument("--to", required=True, metavar="URL", help="the empty database to copy into")
+    p.add_argument(
+        "--to-password-env",
+        metavar="NAME",
+        help="read the target's password from this environment variable, not the URL",
+    )
+    p.set_defaults(handler="data.cmd_db_copy")
 
 
 def _add_mail_parsers(commands: Commands) -> None:
