@@ -6,7 +6,6 @@ what it measured.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
 import time
@@ -179,9 +178,8 @@ def _profile(
     if "import" in options.parts and target.kind == "sqlite":
         scratch = databases.sqlite_target(options.workdir / "profile-import.sqlite3")
         databases.drop(scratch)
-        scratch_config = dataclasses.replace(
-            config, database=dataclasses.replace(config.database, url=scratch.url)
-        )
+        scratch_database = config.database.model_copy(update={"url": scratch.url})
+        scratch_config = config.model_copy(update={"database": scratch_database})
         _, text = profile(lambda: _import_in_process(portfolio.csv_path, scratch_config))
         results.profiles[f"(a) import (open_tables + import_tables), {label}"] = text
         databases.drop(scratch)

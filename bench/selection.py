@@ -12,7 +12,6 @@ number of agreements within the horizon changes, N does not.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -105,8 +104,10 @@ def measure_selection(
         figures.due, figures.digests = plan.due_count, len(plan.digests)
         if sweep:
             for windows in SWEEP_WINDOWS:
-                reminders = dataclasses.replace(config.reminders, windows=windows)
-                variant = build_context(dataclasses.replace(config, reminders=reminders), database)
+                reminders = config.reminders.model_copy(update={"windows": windows})
+                variant = build_context(
+                    config.model_copy(update={"reminders": reminders}), database
+                )
                 plan, ours, floor, candidates = _compare(target, variant, connection, as_of, repeat)
                 figures.sweep.append(
                     SweepPoint(windows, candidates, plan.due_count, ours=ours, floor=floor)

@@ -17,7 +17,6 @@ off and a fresh profile, so the pictures show what the HTML alone draws.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shutil
 import subprocess
 import sys
@@ -39,7 +38,7 @@ sys.path.insert(0, str(REPOSITORY))
 
 from reminder.cli.mail import build_context  # noqa: E402
 from reminder.config.loading import load_config  # noqa: E402
-from reminder.config.schema import DatabaseConfig, DigestConfig  # noqa: E402
+from reminder.config.schema import DigestConfig  # noqa: E402
 from reminder.importing.pipeline import import_tables, open_tables  # noqa: E402
 from reminder.runs.planning import ledger_address, plan_reminders  # noqa: E402
 from reminder.runs.weekly_run import plan_weekly  # noqa: E402
@@ -52,13 +51,16 @@ def render_digests(folder: Path, state: Path) -> list[Path]:
     Returns the files, the first coordinator's weekly digest first.
     """
     config = load_config(str(EXAMPLE_CONFIG), environ={})
-    config = dataclasses.replace(
-        config,
-        database=DatabaseConfig(
-            url=f"sqlite:///{state / 'reminder.sqlite3'}", password=config.database.password
-        ),
-        # The office summary is off in the example; shown here so it is looked at too.
-        digest=DigestConfig(send_when_empty=True, office_summary_to=("international@example.edu",)),
+    config = config.model_copy(
+        update={
+            "database": config.database.model_copy(
+                update={"url": f"sqlite:///{state / 'reminder.sqlite3'}"}
+            ),
+            # The office summary is off in the example; shown here so it is looked at too.
+            "digest": DigestConfig(
+                send_when_empty=True, office_summary_to=("international@example.edu",)
+            ),
+        }
     )
     now = datetime.combine(AS_OF, time(8), tzinfo=config.zone)
     folder.mkdir(parents=True, exist_ok=True)

@@ -123,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_data_parsers(commands: Commands) -> None:
-    """Add import, agreements, check-config and db (handlers in reminder.cli.data)."""
+    """Add import, agreements, db (handlers in reminder.cli.data), check-config and config
+    (in reminder.cli.config)."""
     p = commands.add_parser("import", help="import agreements from TSV, CSV or XLSX tables")
     p.add_argument("files", nargs="+", type=_path, metavar="FILE")
     p.add_argument("--format", dest="fmt", choices=["auto", "tsv", "csv", "xlsx"], default="auto")
@@ -145,9 +146,21 @@ def _add_data_parsers(commands: Commands) -> None:
     p.set_defaults(handler="data.cmd_agreements")
 
     p = commands.add_parser(
-        "check-config", help="validate the config and print it, secrets redacted"
+        "check-config", help="validate the config and print it, secrets redacted (config check)"
     )
-    p.set_defaults(handler="data.cmd_check_config")
+    p.set_defaults(handler="config.cmd_check")
+
+    p = commands.add_parser("config", help="the configuration: check, example, reference")
+    config_commands = p.add_subparsers(title="config commands", metavar="ACTION", required=True)
+    config_commands.add_parser(
+        "check", help="validate the config and print it, secrets redacted"
+    ).set_defaults(handler="config.cmd_check")
+    config_commands.add_parser(
+        "example", help="print the commented example config (config.example.toml)"
+    ).set_defaults(handler="config.cmd_example")
+    config_commands.add_parser(
+        "reference", help="print the Markdown reference of every key (docs/configuration.md)"
+    ).set_defaults(handler="config.cmd_reference")
 
     p = commands.add_parser("db", help="database schema: upgrade, current; copy")
     db_commands = p.add_subparsers(title="db commands", metavar="ACTION", required=True)

@@ -1,4 +1,4 @@
-"""The data commands: import, agreements, check-config, db upgrade/current."""
+"""The data commands: import, agreements, db upgrade/current."""
 
 from __future__ import annotations
 
@@ -96,17 +96,6 @@ def cmd_agreements(args: argparse.Namespace) -> int:
                 print(line)
     finally:
         database.close()
-    return 0
-
-
-def cmd_check_config(args: argparse.Namespace) -> int:
-    """`reminder check-config`: validate, then print the effective config (redacted)."""
-    from reminder.config.effective import effective_document, to_toml
-
-    config = load(args)
-    source = config.source or "built-in defaults (no config file found)"
-    print(f"# effective configuration from {source}")
-    print(to_toml(effective_document(config)), end="")
     return 0
 
 

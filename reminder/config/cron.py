@@ -19,6 +19,9 @@ from reminder.errors import ConfigError
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 #: More than any DST change moves a zone's clocks (one hour, two at most).
 _DST_SLACK = timedelta(hours=3)
+#: A span of fixed instants in which every line that ever fires does (see _check_fires).
+_NEVER_SPAN_START = datetime(2000, 1, 1, tzinfo=UTC)
+_NEVER_SPAN_END = datetime(2005, 1, 1, tzinfo=UTC)
 
 
 class CronSchedule(BaseTrigger):  # type: ignore[misc]  # APScheduler ships no types
@@ -38,31 +41,12 @@ class CronSchedule(BaseTrigger):  # type: ignore[misc]  # APScheduler ships no t
 
     def __init__(self, expression: str, zone: tzinfo, *, key: str) -> None:
         """Raise ConfigError, naming `key`, if `expression` is not a usable crontab line."""
-        fields = expression.split()
-        if len(fields) != 5:
-            raise ConfigError(
-                f"at '{key}': {expression!r} needs 5 fields (minute hour day month weekday)"
-            )
-        minute, hour, day, month, weekday = fields
-        if day not in ("*", "?") and weekday not in ("*", "?"):
-            raise ConfigError(
-                f"at '{key}': {expression!r} restricts both the day of the month and the "
-                "weekday; cron runs on either, this scheduler only on both: restrict one"
-            )
         try:
-            self.fields = CronTrigger(
-                minute=minute,
-                hour=hour,
-                day=day.replace("?", "*"),
-                month=month,
-                day_of_week=_weekday_names(weekday.replace("?", "*")),
-                timezone=UTC,
-            )
+            self.fields = wall_clock_trigger(expression)
         except ValueError as error:
-            raise ConfigError(
-                f"at '{key}': {expression!r} is not a valid cron line: {error}"
-            ) from None
-        self.expression, self.zone, self.skip_repeats = expression, zone, hour != "*"
+            raise ConfigError(f"at '{key}': {error}") from None
+        self.expression, self.zone = expression, zone
+        self.skip_repeats = expression.split()[1] != "*"
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
@@ -123,6 +107,50 @@ class CronSchedule(BaseTrigger):  # type: ignore[misc]  # APScheduler ships no t
 
     def __str__(self) -> str:
         return f"cron {self.expression!r} ({self.zone})"
+
+
+def wall_clock_trigger(expression: str, *, end: datetime | None = None) -> CronTrigger:
+    """Return a CronTrigger matching the crontab line's fields on a wall clock (UTC).
+
+    Raises ValueError, with the reason, for a line this scheduler cannot run: not 5
+    fields, a value out of range, both day and weekday restricted, or never firing.
+    """
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"{expression!r} needs 5 fields (minute hour day month weekday)")
+    minute, hour, day, month, weekday = fields
+    if day not in ("*", "?") and weekday not in ("*", "?"):
+        raise ValueError(
+            f"{expression!r} restricts both the day of the month and the weekday; cron "
+            "runs on either, this scheduler only on both: restrict one"
+        )
+    try:
+        trigger = CronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day.replace("?", "*"),
+            month=month,
+            day_of_week=_weekday_names(weekday.replace("?", "*")),
+            timezone=UTC,
+            end_date=end,
+        )
+    except ValueError as error:
+        raise ValueError(f"{expression!r} is not a valid cron line: {error}") from None
+    if end is None:
+        _check_fires(expression)
+    return trigger
+
+
+def _check_fires(expression: str) -> None:
+    """Raise ValueError if the line matches no time in a span that holds every one.
+
+    Without a year field and with day and weekday never both restricted, a line that
+    fires at all fires within any four years and a day (February 29th is the rarest
+    day). The span is fixed, not read from the clock, so the answer never changes.
+    """
+    bounded = wall_clock_trigger(expression, end=_NEVER_SPAN_END)
+    if bounded.get_next_fire_time(None, _NEVER_SPAN_START) is None:
+        raise ValueError(f"{expression!r} never fires (no such day in any year)")
 
 
 def _offset(instant: datetime, zone: tzinfo) -> timedelta | None:

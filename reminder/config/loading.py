@@ -1,4 +1,4 @@
-"""TOML configuration: find the file, check it against the schema, freeze it.
+"""TOML configuration: find the file, read it, check it against the schema.
 
 Every problem is reported at once, each naming the file and the key path. A missing
 config file is not an error: the built-in defaults run every command (SQLite in the
@@ -15,30 +15,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reminder.config.checks import SCHEMA, check_timezone
-from reminder.config.schema import (
-    AgreementsConfig,
-    Config,
-    Coordinator,
-    DatabaseConfig,
-    DigestConfig,
-    EscalationConfig,
-    HaConfig,
-    HealthConfig,
-    MailConfig,
-    RemindersConfig,
-    ScheduleConfig,
-    SecretRef,
-    SmtpConfig,
-)
-from reminder.config.toml_schema import validate
+from pydantic import ValidationError
+
+from reminder.config.environment import Surroundings
+from reminder.config.problems import problem_lines
+from reminder.config.schema import Config
 from reminder.errors import ConfigError
 
 SYSTEM_CONFIG = Path("/etc/reminder/config.toml")
 CONFIG_FILE_NAME = "config.toml"
-
-
-# --- finding and loading ---------------------------------------------------------------
+_PASSWORD_IN_URL = re.compile(r"^[a-z0-9+]+://[^/@:]*:[^/@]+@")
 
 
 def find_config_file(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
@@ -65,38 +51,10 @@ def find_config_file(explicit: str | None, environ: Mapping[str, str]) -> Path |
     return next((c for c in candidates if c.is_file()), None)
 
 
-def default_state_dir(environ: Mapping[str, str]) -> Path:
-    """Return where the default database and outbox live.
-
-    systemd's StateDirectory= sets $STATE_DIRECTORY; otherwise the user's XDG data
-    directory, so a new user can run every command without writing a config.
-    """
-    if environ.get("STATE_DIRECTORY"):
-        return Path(environ["STATE_DIRECTORY"].split(":")[0])
-    data_home = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "reminder"
-
-
-def system_timezone(environ: Mapping[str, str]) -> str:
-    """Return the machine's IANA time zone name, or "UTC" when it cannot be told.
-
-    $TZ wins, as it does for every other program; then /etc/localtime via tzlocal.
-    """
-    name = environ.get("TZ", "").lstrip(":")
-    if not name:
-        try:
-            import tzlocal
-
-            name = tzlocal.get_localzone_name() or ""
-        except Exception:  # tzlocal raises several kinds on odd set-ups; UTC is a safe answer
-            return "UTC"
-    return name if name and check_timezone(name) is None else "UTC"
-
-
 def load_config(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Find, read and check the configuration.
 
-    Returns the frozen Config (defaults when no file is found).
+    Returns the Config (defaults when no file is found).
     Raises ConfigError listing every problem, each prefixed with the file name.
     """
     env = os.environ if environ is None else environ
@@ -124,97 +82,25 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def build_config(
     document: Mapping[str, Any], path: Path | None, environ: Mapping[str, str]
 ) -> Config:
-    """Check a parsed TOML document and freeze it into a Config.
+    """Check a parsed TOML document read from `path` (None: no file) and return its Config.
 
     Raises ConfigError listing every problem, each prefixed with the file name.
     """
-    checked = validate(document, SCHEMA)
-    problems = list(checked.problems)
-    data = checked.data
+    problems: list[str] = []
+    config: Config | None = None
+    try:
+        config = Config.model_validate(dict(document), context=Surroundings.of(path, environ))
+    except ValidationError as error:
+        problems += problem_lines(error)
     if path is not None:
-        problems += _inline_secret_problems(path, data)
-    label = str(path) if path is not None else "(defaults)"
-    if problems:
-        raise ConfigError(f"{label}: {p}" for p in problems)
-
-    base = path.parent if path is not None else Path.cwd()
-    state_dir = default_state_dir(environ)
-    timezone = data["timezone"] or system_timezone(environ)
-
-    def resolve(value: str | None) -> Path | None:
-        return None if value is None else (base / Path(value).expanduser())
-
-    def secret(table: Mapping[str, Any]) -> SecretRef:
-        return SecretRef(
-            inline=table["password"],
-            file=resolve(table["password_file"]),
-            credential=table["password_credential"],
-            env=table["password_env"],
-        )
-
-    database, mail, smtp, schedule = data["database"], data["mail"], data["smtp"], data["schedule"]
-    reminders = data["reminders"]
-    security = smtp["security"]
-    default_port = {"starttls": 587, "tls": 465, "none": 25}[security]
-    return Config(
-        source=path,
-        timezone=timezone,
-        state_dir=state_dir,
-        database=DatabaseConfig(
-            url=database["url"] or f"sqlite:///{state_dir / 'reminder.sqlite3'}",
-            password=secret(database),
-        ),
-        agreements=AgreementsConfig(**data["agreements"]),
-        reminders=RemindersConfig(
-            windows=tuple(sorted(reminders["windows"], reverse=True)),
-            notify_expired=reminders["notify_expired"],
-            expired_lookback_days=reminders["expired_lookback_days"],
-            default_recipient=reminders["default_recipient"],
-        ),
-        coordinators=tuple(
-            Coordinator(
-                name=c["name"] or c["email"],
-                email=c["email"],
-                countries=tuple(code.upper() for code in c["countries"]),
-                programmes=tuple(c["programmes"]),
-            )
-            for c in data["coordinators"]
-        ),
-        digest=DigestConfig(
-            send_when_empty=data["digest"]["send_when_empty"],
-            office_summary_to=tuple(data["digest"]["office_summary_to"]),
-        ),
-        escalation=EscalationConfig(
-            at_window=data["escalation"]["at_window"], cc=tuple(data["escalation"]["cc"])
-        ),
-        mail=MailConfig(
-            transport=mail["transport"],
-            sender=mail["from"] or "reminder@localhost",
-            reply_to=mail["reply_to"],
-            outbox_dir=resolve(mail["outbox_dir"]) or state_dir / "outbox",
-            templates_dir=resolve(mail["templates_dir"]),
-        ),
-        smtp=SmtpConfig(
-            host=smtp["host"],
-            port=smtp["port"] or default_port,
-            security=security,
-            username=smtp["username"],
-            password=secret(smtp),
-            ca_file=resolve(smtp["ca_file"]),
-            timeout_seconds=float(smtp["timeout_seconds"]),
-        ),
-        schedule=ScheduleConfig(
-            reminders=schedule["reminders"],
-            digest=schedule["digest"],
-            timezone=schedule["timezone"] or timezone,
-            retry_minutes=schedule["retry_minutes"],
-        ),
-        ha=HaConfig(**data["ha"]),
-        health=HealthConfig(**data["health"]),
-    )
+        problems += _inline_secret_problems(path, document)
+    if problems or config is None:
+        label = str(path) if path is not None else "(defaults)"
+        raise ConfigError(f"{label}: {problem}" for problem in problems)
+    return config
 
 
-def _inline_secret_problems(path: Path, data: Mapping[str, Any]) -> list[str]:
+def _inline_secret_problems(path: Path, document: Mapping[str, Any]) -> list[str]:
     """Refuse passwords written in a config file that other users can read."""
     try:
         world_readable = bool(path.stat().st_mode & stat.S_IROTH)
@@ -222,18 +108,18 @@ def _inline_secret_problems(path: Path, data: Mapping[str, Any]) -> list[str]:
         return []
     if not world_readable:
         return []
-    problems = []
     advice = (
         "use password_file, password_credential or password_env, "
         "or make the file unreadable to others (chmod o-r)"
     )
-    for section in ("database", "smtp"):
-        if data[section]["password"] is not None:
-            problems.append(
-                f"at '{section}.password': a password in a file other users can read; {advice}"
-            )
-    url = data["database"]["url"]
-    if url and re.match(r"^[a-z0-9+]+://[^/@:]*:[^/@]+@", url):
+    tables = {name: document.get(name) for name in ("database", "smtp")}
+    problems = [
+        f"at '{name}.password': a password in a file other users can read; {advice}"
+        for name, table in tables.items()
+        if isinstance(table, dict) and "password" in table
+    ]
+    url = tables["database"].get("url") if isinstance(tables["database"], dict) else None
+    if isinstance(url, str) and _PASSWORD_IN_URL.match(url):
         problems.append(
             "at 'database.url': the URL holds a password and the file is readable "
             f"by other users; {advice}"

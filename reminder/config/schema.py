@@ -1,121 +1,139 @@
-"""The configuration's types: every section as a frozen value the rest of the code reads."""
+"""The configuration schema: the whole Config, made of the tables in sections.py.
+
+pydantic models are the one definition of every key: its type, default, description
+and example. loading.py reads a file into a Config; example.py writes the commented
+example config and the reference from these same models.
+"""
 
 from __future__ import annotations
 
 import zoneinfo
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from reminder.config.cron import CronSchedule, wall_clock_trigger
+from reminder.config.environment import is_time_zone, surroundings, system_timezone
+from reminder.config.fields import Table, TimeZoneName, between, setting, tuple_from_list
+from reminder.config.secrets import SecretRef
+from reminder.config.sections import (
+    AgreementsConfig,
+    Coordinator,
+    DatabaseConfig,
+    DigestConfig,
+    EscalationConfig,
+    HaConfig,
+    HealthConfig,
+    MailConfig,
+    RemindersConfig,
+    SmtpConfig,
+)
+
+__all__ = [
+    "AgreementsConfig",
+    "Config",
+    "Coordinator",
+    "DatabaseConfig",
+    "DigestConfig",
+    "EscalationConfig",
+    "HaConfig",
+    "HealthConfig",
+    "MailConfig",
+    "RemindersConfig",
+    "ScheduleConfig",
+    "SecretRef",
+    "SmtpConfig",
+]
 
 
-@dataclass(frozen=True)
-class SecretRef:
-    """Where a password comes from; reading it is credentials.resolve's job.
+class ScheduleConfig(Table):
+    """When `reminder serve` runs each job."""
 
-    `inline` is a password written in the config file itself, accepted only when the
-    file is not readable by other users.
-    """
+    reminders: str = setting(
+        "0 8 * * *",
+        "When `reminder serve` runs the reminder job: a cron line (minute hour day month "
+        "weekday), read as cron reads it; weekday 0 and 7 are Sunday. Restricting both "
+        "the day and the weekday is refused, as is a line that never fires.",
+    )
+    digest: str = setting(
+        "0 8 * * mon", "When `reminder serve` sends the weekly digest: a cron line, as above."
+    )
+    timezone: TimeZoneName = setting(
+        None,
+        "Time zone the cron lines are read in.",
+        example="Europe/Istanbul",
+        default_text="the top-level timezone",
+    )
+    retry_minutes: Annotated[int, AfterValidator(between(1, 1440))] = setting(
+        15, "Minutes between sweeps that retry messages a server deferred."
+    )
 
-    inline: str | None = None
-    file: Path | None = None
-    credential: str | None = None
-    env: str | None = None
+    @field_validator("reminders", "digest")
+    @classmethod
+    def _runnable_cron_line(cls, line: str) -> str:
+        # The part of the scheduler's trigger (CronSchedule) that can refuse a line; the
+        # zone only places its wall-clock times, so it cannot make a line good or bad.
+        wall_clock_trigger(line)
+        return line
 
     @property
-    def is_set(self) -> bool:
-        """Return True when any source is configured."""
-        return any(v is not None for v in (self.inline, self.file, self.credential, self.env))
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """Return the zone the cron lines are read in."""
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def trigger(self, job: str) -> CronSchedule:
+        """Return the scheduler's trigger for "reminders" or "digest"."""
+        line = self.reminders if job == "reminders" else self.digest
+        return CronSchedule(line, self.zone, key=f"schedule.{job}")
 
 
-@dataclass(frozen=True)
-class DatabaseConfig:
-    url: str
-    password: SecretRef
+class Config(Table):
+    """The effective configuration.
 
+    `source` is the file it came from (None for the built-in defaults) and `state_dir`
+    where the default database and outbox live: both come from where it was read, not
+    from the file.
+    """
 
-@dataclass(frozen=True)
-class AgreementsConfig:
-    term_years: int
-    default_programme: str
-
-
-@dataclass(frozen=True)
-class RemindersConfig:
-    windows: tuple[int, ...]  # days before effective-until, largest first
-    notify_expired: bool
-    expired_lookback_days: int
-    default_recipient: str | None
-
-
-@dataclass(frozen=True)
-class Coordinator:
-    name: str
-    email: str
-    countries: tuple[str, ...]  # ISO alpha-2 codes, upper case, or ("*",)
-    programmes: tuple[str, ...]  # programme names as written, or ("*",)
-
-
-@dataclass(frozen=True)
-class DigestConfig:
-    send_when_empty: bool
-    office_summary_to: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class EscalationConfig:
-    at_window: int | None
-    cc: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class MailConfig:
-    transport: str  # "outbox" | "smtp"
-    sender: str
-    reply_to: str | None
-    outbox_dir: Path
-    templates_dir: Path | None
-
-
-@dataclass(frozen=True)
-class SmtpConfig:
-    host: str
-    port: int
-    security: str  # "starttls" | "tls" | "none"
-    username: str | None
-    password: SecretRef
-    ca_file: Path | None
-    timeout_seconds: float
-
-
-@dataclass(frozen=True)
-class ScheduleConfig:
-    reminders: str
-    digest: str
-    timezone: str
-    retry_minutes: int
-
-
-@dataclass(frozen=True)
-class HaConfig:
-    takeover_seconds: int
-
-
-@dataclass(frozen=True)
-class HealthConfig:
-    max_failing_hours: int
-    grace_hours: int
-
-
-@dataclass(frozen=True)
-class Config:
-    """The effective configuration. `source` is the file it came from, None for defaults."""
-
-    source: Path | None
-    timezone: str
-    state_dir: Path
+    timezone: TimeZoneName = setting(
+        None,
+        'IANA time zone in which "today" and the schedule are read.',
+        example="Europe/Istanbul",
+        in_example_config=True,
+        default_text="the system's time zone",
+    )
     database: DatabaseConfig
     agreements: AgreementsConfig
     reminders: RemindersConfig
-    coordinators: tuple[Coordinator, ...]
+    coordinators: Annotated[tuple[Coordinator, ...], BeforeValidator(tuple_from_list)] = setting(
+        (),
+        "One [[coordinators]] table per person. Each receives every agreement whose country "
+        "and programme match. An agreement's own coordinator email, when the table gives "
+        "one, is used instead.",
+        example=[
+            {
+                "name": "Ayşe Yılmaz",  # noqa: RUF001  # a Turkish name, dotless i and all
+                "email": "ayse.yilmaz@example.edu",
+                "countries": ["AZ", "GE", "KZ", "KG", "MN", "RU", "UA"],
+                "programmes": ["*"],
+            },
+            {
+                "name": "Mehmet Demir",
+                "email": "mehmet.demir@example.edu",
+                "countries": ["PK", "IN", "AF", "IR", "JP", "KR", "HK", "MY"],
+                "programmes": ["Mevlana"],
+            },
+        ],
+        in_example_config=True,
+    )
     digest: DigestConfig
     escalation: EscalationConfig
     mail: MailConfig
@@ -124,7 +142,52 @@ class Config:
     ha: HaConfig
     health: HealthConfig
 
+    _source: Path | None = PrivateAttr(None)
+    _state_dir: Path = PrivateAttr()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        """Fill what depends on the surroundings: every table (a missing one is read as
+        empty, so that its own defaults are filled), the time zone, and the schedule's
+        zone from it."""
+        if not isinstance(data, dict):
+            return data
+        data = {key: {} for key in TABLES} | data
+        if "timezone" not in data:
+            data["timezone"] = system_timezone(surroundings(info.context).environ)
+        schedule, zone = data["schedule"], data["timezone"]
+        if isinstance(schedule, dict) and "timezone" not in schedule:
+            # A bad top-level zone is reported there, once; UTC stands in meanwhile.
+            valid = isinstance(zone, str) and is_time_zone(zone)
+            data["schedule"] = {**schedule, "timezone": zone if valid else "UTC"}
+        return data
+
+    @model_validator(mode="after")
+    def _remember_surroundings(self, info: ValidationInfo) -> Config:
+        where = surroundings(info.context)
+        self._source, self._state_dir = where.source, where.state_dir
+        return self
+
+    @property
+    def source(self) -> Path | None:
+        """Return the config file this came from, or None for the built-in defaults."""
+        return self._source
+
+    @property
+    def state_dir(self) -> Path:
+        """Return where the default database and outbox live."""
+        return self._state_dir
+
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         """Return the configured time zone."""
         return zoneinfo.ZoneInfo(self.timezone)
+
+
+#: The config's [tables], in the order the example and reference show them.
+TABLES = tuple(
+    name
+    for name, field in Config.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, Table)
+)

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 
-from reminder.config.cron import CronSchedule
 from reminder.config.schema import Config
-from reminder.errors import ConfigError
 
 #: The jobs named in [schedule], in the order one wake-up runs them; then the retry sweep.
 SCHEDULED_JOBS = ("reminders", "digest")
@@ -35,23 +32,17 @@ class Schedule:
 
 
 def build_schedule(config: Config) -> Schedule:
-    """Return the schedule [schedule] describes. Raises ConfigError for a bad cron line."""
-    zone = ZoneInfo(config.schedule.timezone)
-    problems: list[str] = []
-    triggers: dict[str, BaseTrigger] = {}
-    for job in SCHEDULED_JOBS:
-        try:
-            triggers[job] = CronSchedule(getattr(config.schedule, job), zone, key=f"schedule.{job}")
-        except ConfigError as error:
-            problems += error.problems
-    if problems:
-        source = config.source or "(defaults)"
-        raise ConfigError(f"{source}: {problem}" for problem in problems)
+    """Return the schedule [schedule] describes.
+
+    The config's cron lines were checked when it loaded, by the same trigger class, so
+    this raises ConfigError only for a config built without that check.
+    """
+    schedule = config.schedule
     return Schedule(
-        triggers["reminders"],
-        triggers["digest"],
-        timedelta(minutes=config.schedule.retry_minutes),
-        zone,
+        schedule.trigger("reminders"),
+        schedule.trigger("digest"),
+        timedelta(minutes=schedule.retry_minutes),
+        schedule.zone,
     )
 
 

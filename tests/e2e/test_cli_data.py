@@ -161,11 +161,28 @@ def test_check_config_prints_effective_config_redacted(run_cli: RunCli, tmp_path
     config = tmp_path / "config.toml"
     config.write_text('[smtp]\npassword = "hunter2"\n', encoding="utf-8")
     config.chmod(0o600)
-    result = run_cli("--config", config, "check-config")
-    assert result.returncode == 0, result.stderr
-    assert "hunter2" not in result.stdout
-    assert 'password = "********"' in result.stdout
-    assert "windows = [180, 90, 30, 7]" in result.stdout
+    for command in (["check-config"], ["config", "check"]):
+        result = run_cli("--config", config, *command)
+        assert result.returncode == 0, result.stderr
+        assert "hunter2" not in result.stdout
+        assert 'password = "********"' in result.stdout
+        assert "windows = [180, 90, 30, 7]" in result.stdout
+
+
+def test_check_config_refuses_cron_lines_serve_could_not_run(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    for line in ("61 8 * * *", "* * 1 * mon", "0 8 31 2 *"):
+        config.write_text(f'[schedule]\nreminders = "{line}"\n', encoding="utf-8")
+        for command in (["check-config"], ["config", "check"]):
+            result = run_cli("--config", config, *command)
+            assert result.returncode == 2, (line, command)
+            no_traceback(result.stderr)
+            assert result.stderr.startswith(
+                f"reminder: {config}: at 'schedule.reminders': {line!r} "
+            ), result.stderr
+            assert result.stdout == ""
 
 
 def test_db_commands(run_cli: RunCli) -> None:

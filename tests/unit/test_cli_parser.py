@@ -38,7 +38,9 @@ def test_every_command_is_reached() -> None:
     assert {"import", "due", "db upgrade", "outbox retry", "renew", "export-ics", "health"} <= (
         names
     )
-    assert len(names) == 20
+    assert {"check-config", "config check", "config example", "config reference"} <= names
+    assert "db copy" in names
+    assert len(names) == 25
 
 
 @pytest.mark.parametrize(
@@ -46,13 +48,19 @@ def test_every_command_is_reached() -> None:
 )
 def test_each_command_names_a_handler_that_exists(parser: argparse.ArgumentParser) -> None:
     name = parser.get_default("handler")
-    if name is None:  # `db` alone is refused by argparse: it needs an action
-        assert parser.prog.endswith(" db")
+    if name is None:  # `db` and `config` alone are refused by argparse: they need an action
+        assert parser.prog.endswith((" db", " config"))
         return
     handler = command_handler(name)
     assert callable(handler)
     assert handler.__module__ == f"reminder.cli.{name.rpartition('.')[0]}"
     assert list(inspect.signature(handler).parameters) == ["args"]
+
+
+def test_check_config_is_an_alias_of_config_check() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["check-config"]).handler == "config.cmd_check"
+    assert parser.parse_args(["config", "check"]).handler == "config.cmd_check"
 
 
 def test_no_command_means_no_handler() -> None:

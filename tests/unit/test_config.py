@@ -10,6 +10,7 @@ import pytest
 
 from reminder.config.credentials import resolve_secret
 from reminder.config.effective import effective_document, to_toml
+from reminder.config.keys import all_keys
 from reminder.config.loading import build_config, find_config_file, load_config
 from reminder.errors import ConfigError
 
@@ -44,19 +45,12 @@ def test_example_config_loads_and_documents_every_key(tmp_path: Path) -> None:
     assert config.source == EXAMPLE
     assert config.coordinators, "the example shows how coordinators are routed"
     # Every key the schema knows appears in the example, at least as a comment.
-    from reminder.config.checks import SCHEMA
-    from reminder.config.toml_schema import ArrayOfTables, Table
-
     text = EXAMPLE.read_text(encoding="utf-8")
-    for section, node in SCHEMA.keys.items():
-        if isinstance(node, Table):
-            assert f"[{section}]" in text, section
-            for key in node.keys:
-                assert f"{key} =" in text, f"{section}.{key} is not documented"
-        elif isinstance(node, ArrayOfTables):
-            assert f"[[{section}]]" in text
-        else:
-            assert f"{section} =" in text
+    for table, keys in all_keys().items():
+        if table:
+            assert f"[{table}]" in text or f"[[{table}]]" in text, table
+        for key in keys:
+            assert f"{key} =" in text or f"[{key}]" in text, f"{table}.{key} is not documented"
 
 
 def test_discovery_order(tmp_path: Path) -> None:
@@ -220,3 +214,74 @@ def test_routing_addresses_must_be_bare(tmp_path: Path) -> None:
     problems = caught.value.problems
     assert len(problems) == 2
     assert all("give the bare address" in p for p in problems)
+
+
+def test_a_bad_time_zone_hides_no_other_problem(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.toml",
+        'timezone = "Mars/Olympus"\n[smtp]\npassword_env = "A"\npassword_file = "b"\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path), {})
+    assert list(caught.value.problems) == [
+        f"{path}: at 'timezone': unknown time zone 'Mars/Olympus' "
+        "(use an IANA name such as 'Europe/Istanbul')",
+        f"{path}: at 'smtp': give the password one way only, not password_file and password_env",
+    ]
+
+
+def test_a_key_in_the_wrong_table_names_the_right_one() -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config({"mail": {"default_recipient": "io@example.edu"}, "windows": [7]}, None, {})
+    assert list(caught.value.problems) == [
+        "(defaults): at 'mail.default_recipient': unknown key "
+        "(did you mean 'reminders.default_recipient'?)",
+        "(defaults): at 'windows': unknown key (did you mean 'reminders.windows'?)",
+    ]
+
+
+def test_a_password_source_is_named_as_the_file_writes_it() -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config({"database": {"password_env": "", "password": 3}}, None, {})
+    assert list(caught.value.problems) == [
+        "(defaults): at 'database.password': expected a string, got a whole number 3",
+        "(defaults): at 'database.password_env': must not be empty",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("61 8 * * *", "is not a valid cron line"),
+        ("* * 1 * mon", "restricts both the day of the month and the weekday"),
+        ("0 8 31 2 *", "never fires"),
+        ("0 8 * *", "needs 5 fields"),
+    ],
+)
+def test_cron_lines_the_scheduler_cannot_run_are_refused(line: str, reason: str) -> None:
+    for job in ("reminders", "digest"):
+        with pytest.raises(ConfigError) as caught:
+            build_config({"schedule": {job: line}}, None, {})
+        [problem] = caught.value.problems
+        assert problem.startswith(f"(defaults): at 'schedule.{job}': {line!r} ")
+        assert reason in problem
+
+
+def test_a_rare_cron_line_is_accepted() -> None:
+    config = build_config(
+        {"schedule": {"reminders": "30 7 29 2 *", "digest": "0 9 * * 7"}}, None, {}
+    )
+    assert config.schedule.reminders == "30 7 29 2 *"
+
+
+def test_smtp_port_follows_security_unless_given() -> None:
+    assert build_config({"smtp": {"security": "tls"}}, None, {}).smtp.port == 465
+    assert build_config({"smtp": {"security": "none"}}, None, {}).smtp.port == 25
+    assert build_config({"smtp": {"security": "tls", "port": 2465}}, None, {}).smtp.port == 2465
+
+
+def test_paths_are_taken_from_the_config_files_folder(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", '[mail]\noutbox_dir = "out"\ntemplates_dir = "/t"\n')
+    config = load_config(str(path), {})
+    assert config.mail.outbox_dir == tmp_path / "out"
+    assert config.mail.templates_dir == Path("/t")

@@ -10,8 +10,8 @@ from reminder.config.schema import Coordinator
 from reminder.domain.records import AgreementView, UntilSource
 from reminder.domain.reminder_digest import DueItem, Recipient, Router, build_digests
 
-AYSE = Coordinator("Ayşe", "ayse@example.edu", ("AZ", "GE"), ("*",))
-MEHMET = Coordinator("Mehmet", "mehmet@example.edu", ("*",), ("Erasmus+",))
+AYSE = Coordinator(name="Ayşe", email="ayse@example.edu", countries=("AZ", "GE"))
+MEHMET = Coordinator(name="Mehmet", email="mehmet@example.edu", programmes=("Erasmus+",))
 
 
 def agreement(
