@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from reminder.config.redact import redact_url
 from reminder.config.schema import Config, SecretRef
 
 REDACTED = "********"
@@ -33,7 +33,7 @@ def effective_document(config: Config) -> dict[str, Any]:
     def optional(**values: Any) -> dict[str, Any]:
         return {k: v for k, v in values.items() if v is not None}
 
-    url = re.sub(r"^([a-z0-9+]+://[^/@:]*):[^/@]+@", rf"\1:{REDACTED}@", config.database.url)
+    url = redact_url(config.database.url)
     return {
         "timezone": config.timezone,
         "database": {"url": url, **secret(config.database.password)},

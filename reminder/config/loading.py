@@ -8,7 +8,6 @@ state directory, mail written to an outbox folder).
 from __future__ import annotations
 
 import os
-import re
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -19,12 +18,12 @@ from pydantic import ValidationError
 
 from reminder.config.environment import Surroundings
 from reminder.config.problems import problem_lines
+from reminder.config.redact import url_has_password
 from reminder.config.schema import Config
 from reminder.errors import ConfigError
 
 SYSTEM_CONFIG = Path("/etc/reminder/config.toml")
 CONFIG_FILE_NAME = "config.toml"
-_PASSWORD_IN_URL = re.compile(r"^[a-z0-9+]+://[^/@:]*:[^/@]+@")
 
 
 def find_config_file(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
@@ -119,7 +118,7 @@ def _inline_secret_problems(path: Path, document: Mapping[str, Any]) -> list[str
         if isinstance(table, dict) and "password" in table
     ]
     url = tables["database"].get("url") if isinstance(tables["database"], dict) else None
-    if isinstance(url, str) and _PASSWORD_IN_URL.match(url):
+    if isinstance(url, str) and url_has_password(url):
         problems.append(
             "at 'database.url': the URL holds a password and the file is readable "
             f"by other users; {advice}"
