@@ -36,7 +36,7 @@ from reminder.domain.wording import (
     window_name,
 )
 from reminder.errors import TemplateError
-from reminder.mail.css import StyleInliner
+from reminder.mail.css import inline_css, style_inliner
 from reminder.mail.mime import RenderedEmail, single_line
 
 #: Plain-text bodies are wrapped to this width, short enough for any mail client.
@@ -92,7 +92,7 @@ class Renderer:
             (templates_dir, packaged) if templates_dir is not None else (packaged,)
         )
         self._environment = _environment(self.search_path)
-        self._inliner = StyleInliner()
+        self._inliner = style_inliner()
         for name in TEMPLATE_NAMES:
             try:
                 self._environment.get_template(name)
@@ -113,7 +113,7 @@ class Renderer:
         html_name = f"{kind}-body.html"
         html = self._render_template(html_name, context)
         try:
-            inlined = self._inliner.inline(html)
+            inlined = inline_css(self._inliner, html)
         except ValueError as error:
             raise TemplateError(f"{html_name}: the CSS cannot be inlined: {error}") from error
         return RenderedEmail(subject, text, inlined)
