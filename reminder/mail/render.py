@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import textwrap
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -176,18 +176,7 @@ def _environment(search_path: Sequence[Path]) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(
-        days_in_words=days_in_words,
-        expiry=expiry_in_words,
-        plural=plural,
-        window_name=window_name,
-        concluded=concluded_text,
-        until=until_text,
-        until_basis=until_basis,
-        country_note=country_note,
-        status_label=status_label,
-        wrap=wrap_text,
-    )
+    environment.filters.update(TEMPLATE_FILTERS)
     return environment
 
 
@@ -225,3 +214,18 @@ def wrap_text(text: str, indent: int = 0, width: int = TEXT_WIDTH) -> str:
         break_long_words=False,
         break_on_hyphens=False,
     )
+
+
+#: The filters every template may use, by name.
+TEMPLATE_FILTERS: Mapping[str, Callable[..., str]] = {
+    "days_in_words": days_in_words,
+    "expiry": expiry_in_words,
+    "plural": plural,
+    "window_name": window_name,
+    "concluded": concluded_text,
+    "until": until_text,
+    "until_basis": until_basis,
+    "country_note": country_note,
+    "status_label": status_label,
+    "wrap": wrap_text,
+}
