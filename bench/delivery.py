@@ -1,9 +1,13 @@
-"""(c) Delivery: a whole reminder run to an SMTP sink against raw aiosmtplib.
+"""(c) Delivery: a whole reminder run to an SMTP sink against the libraries in a plain loop.
 
-Ours is jobs.run_job for one day: decide, record, render, then claim, send and record
-each message over one connection. The floor sends the very messages that run recorded
-(their stored bytes and envelopes) with aiosmtplib over one connection too, doing
-nothing else. Both go to the same sink, a separate process (bench.sink).
+Ours is run_job for one day: decide, render, record, then claim, send and record each
+message over one connection. The floor is what a minimal script using only the
+libraries would do with the same digests (planned before it starts, untimed): render
+the same templates with Jinja2, inline the CSS with css-inline, build the message with
+the email package and its calendar with icalendar, and send it with aiosmtplib over one
+connection, with no ledger. The ratio is what our run adds over the libraries: the
+planning, the ledger and its transactions. Both go to the same sink, a separate
+process (bench.sink).
 
 Two days are measured, each from an empty ledger: the backlog day (the first run ever:
 every agreement already within a window is due) and the day after it (a steady day:
@@ -19,21 +23,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid, parseaddr
 
 import aiosmtplib
-from sqlalchemy import text
+import css_inline
+import jinja2
 
 from bench.databases import Target, clear_ledger
 from bench.processes import child_environment
 from bench.stats import Samples, timed
 from reminder.cli.mail import build_context
 from reminder.config.schema import Config
+from reminder.domain.reminder_digest import ReminderDigest
+from reminder.mail.calendar import digest_attachments
+from reminder.mail.render import TEMPLATE_FILTERS, packaged_templates_dir
 from reminder.runs.context import Context
 from reminder.runs.job import run_job
+from reminder.runs.planning import plan_reminders
 from reminder.runs.report import RunReport
-from reminder.store.database import Database
-
-SENDER = "reminder@example.edu"
 
 
 @dataclass
@@ -104,40 +114,70 @@ def run_day(context: Context, day: date) -> RunReport:
 
 
 def _measure_day(context: Context, day: date, figures: DayFigures) -> None:
+    # The floor gets the digests our run will send, decided against the same ledger.
+    digests = plan_reminders(context, day).digests
     report, seconds = timed(lambda: run_day(context, day))
     if report.delivery.pending or report.delivery.failed:
         raise RuntimeError(f"the run for {day} left messages undelivered: {report.summary}")
     figures.ours.add(seconds)
     figures.digests, figures.due = report.delivery.sent, report.due
-    messages = recorded_messages(context.database, day)
-    config = context.config
-    _, seconds = timed(lambda: asyncio.run(send_raw(config.smtp.host, config.smtp.port, messages)))
+    now = datetime.combine(day, time(8), tzinfo=UTC)
+    sent, seconds = timed(lambda: asyncio.run(plain_loop(context.config, digests, now)))
+    if sent != figures.digests:
+        raise RuntimeError(f"the floor sent {sent} digests for {day}, our run {figures.digests}")
     figures.floor.add(seconds)
 
 
-def recorded_messages(database: Database, day: date) -> list[tuple[bytes, list[str]]]:
-    """Return (raw bytes, envelope recipients) of each message recorded for `day`."""
-    with database.session(read_only=True) as session:
-        rows = session.execute(
-            text(
-                "SELECT m.raw, r.address FROM messages m "
-                "JOIN message_recipients r ON r.message_pk = m.id "
-                "WHERE m.as_of = :day ORDER BY m.id, r.id"
-            ),
-            {"day": day},
-        ).all()
-    messages: dict[bytes, list[str]] = {}
-    for raw, address in rows:
-        messages.setdefault(bytes(raw), []).append(address)
-    return list(messages.items())
+async def plain_loop(config: Config, digests: list[ReminderDigest], now: datetime) -> int:
+    """Render, build and send each of `digests` with the libraries alone; return how many.
 
-
-async def send_raw(host: str, port: int, messages: list[tuple[bytes, list[str]]]) -> None:
-    """Send `messages` as they are over one connection: the floor of delivery."""
-    client = aiosmtplib.SMTP(hostname=host, port=port, start_tls=False, timeout=120)
+    The floor of delivery: the packaged templates through a Jinja2 environment set up
+    as their documentation shows (with the filters the templates use), css-inline on
+    each HTML document, an EmailMessage written by the email package with the calendar
+    icalendar writes, and aiosmtplib over one connection. No ledger, no claims.
+    """
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(packaged_templates_dir()),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(TEMPLATE_FILTERS)
+    subject, text, html = (
+        environment.get_template(f"reminder-{name}")
+        for name in ("subject.txt", "body.txt", "body.html")
+    )
+    inliner = css_inline.CSSInliner(
+        keep_style_tags=False, keep_link_tags=False, load_remote_stylesheets=False
+    )
+    sender = parseaddr(config.mail.sender)[1]
+    client = aiosmtplib.SMTP(
+        hostname=config.smtp.host, port=config.smtp.port, start_tls=False, timeout=120
+    )
     await client.connect()
     try:
-        for raw, recipients in messages:
-            await client.sendmail(SENDER, recipients, raw)
+        for digest in digests:
+            values = {"digest": digest}
+            message = EmailMessage(policy=SMTP)
+            message["From"] = config.mail.sender
+            message["To"] = Address(digest.recipient.name, addr_spec=digest.recipient.email)
+            message["Subject"] = " ".join(subject.render(values).split())
+            message["Date"] = format_datetime(now)
+            message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
+            message.set_content(text.render(values))
+            message.add_alternative(inliner.inline(html.render(values)), subtype="html")
+            calendar = digest_attachments(
+                digest, organizer=config.mail.sender, windows=config.reminders.windows
+            )[0]
+            message.add_attachment(
+                calendar.content,
+                maintype="text",
+                subtype="calendar",
+                filename=calendar.filename,
+                params=calendar.params,
+            )
+            await client.sendmail(sender, [digest.recipient.email], message.as_bytes())
     finally:
         await client.quit()
+    return len(digests)

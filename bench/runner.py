@@ -239,9 +239,9 @@ def _explain(results: Results, options: Options) -> None:
         f'{FLOOR_TABLE}"`' + ("" if tool else " -- sqlite3 shell NOT INSTALLED, floor skipped"),
         "(b) ours: `planning.plan_reminders(context, as_of)` in-process; floor: the query in "
         "`bench/selection.py` through the driver (sqlite3 / psycopg), fetchall()",
-        "(c) ours: `jobs.run_job(context, 'reminders', ...)` in-process, to `bench.sink` "
-        "(aiosmtpd, separate process, plain SMTP); floor: `aiosmtplib.SMTP.sendmail` of the "
-        "recorded messages over one connection, like deliver_pending",
+        "(c) ours: `run_job(context, 'reminders', ...)` in-process, to `bench.sink` "
+        "(aiosmtpd, separate process, plain SMTP); floor: `bench.delivery.plain_loop` on the "
+        "same digests: Jinja2, css-inline, EmailMessage + icalendar, aiosmtplib, no ledger",
         "(d) `python -m reminder --config config-sqlite-N.toml run-once --as-of DAY` "
         "on the backlog day (empty ledger), then on the steady day after it; the peak RSS "
         "of each, read by bench.childrusage (getrusage(RUSAGE_CHILDREN) in a small parent)",

@@ -26,8 +26,8 @@ def build_context(config: Config, database: Database) -> Context:
     """
     from reminder.cli.renewals import calendar_attachments
     from reminder.config.credentials import resolve_secret
+    from reminder.mail.configured import open_transport
     from reminder.mail.render import Renderer
-    from reminder.mail.transport import open_transport
     from reminder.runs.context import Context
 
     renderer = Renderer(config.mail.templates_dir)

@@ -18,10 +18,9 @@ What mail clients do with an attached .ics decides the shape (iTIP, RFC 5546):
   (clients match the organizer before they remove anything). A client that ignores
   it keeps a stale entry, nothing worse.
 
-The only module that imports icalendar: escaping, the value formats and the order of
-the lines are the library's, not ours. A digest or an export writes each event from
-lines the library serialised once (see "Writing many events fast"), folded as the
-library folds them; tests compare the bytes with the library's own.
+The only module that imports icalendar: every calendar is built from its components
+and written by its `to_ical()`, so escaping, the value formats, the order of the lines
+and their folding are the library's, not ours.
 """
 
 from __future__ import annotations
@@ -29,10 +28,9 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from icalendar import Alarm, Calendar, Event, vCalAddress, vDDDTypes, vText
+from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
 from reminder.domain.dates import days_left
 from reminder.domain.records import AgreementView
@@ -169,7 +167,7 @@ def _calendar(method: str, name: str | None = None) -> Calendar:
     return calendar
 
 
-def published_calendar_by_library(
+def _published_calendar(
     events: Iterable[tuple[AgreementView, Sequence[int]]],
     *,
     domain: str,
@@ -178,9 +176,7 @@ def published_calendar_by_library(
     name: str | None,
 ) -> bytes:
     """Return the METHOD:PUBLISH calendar of `events` (agreements with their alarm
-    windows) serialised by icalendar, event by event: what `_published_calendar`
-    writes faster, and what it is checked against.
-    """
+    windows), written by icalendar."""
     calendar = _calendar("PUBLISH", name)
     for agreement, windows in events:
         calendar.add_component(
@@ -234,189 +230,6 @@ def _alarm(summary: str, window: int) -> Alarm:
     # Relative to the start of the all-day event, i.e. the end date.
     alarm.add("trigger", timedelta(days=-window))
     return alarm
-
-
-# ---------------------------------------------------------------------------------------
-# Writing many events fast
-#
-# Serialising an event through icalendar's object model costs about half a millisecond,
-# most of it folding lines character by character, and a digest of fifty agreements or
-# an export of thousands pays it for every one. Instead icalendar serialises once an
-# event whose own values are stand-ins; each agreement's event is that text with the
-# stand-ins replaced by the agreement's values, escaped and formatted by icalendar,
-# and the lines that hold them folded as icalendar folds. The bytes are the library's
-# (tests compare them with published_calendar_by_library); when the stand-ins cannot be
-# told apart from the rest, the library writes every event.
-
-# No real value holds a control character: single_line and parse_address drop them.
-_UID_MARK = "\x01uid\x01"
-_SUMMARY_MARK = "\x01summary\x01"
-_DESCRIPTION_MARK = "\x01description\x01"
-# No agreement ends in the year 1.
-_MARK_DAY = date(1, 1, 1)
-_START_MARK = vDDDTypes(_MARK_DAY).to_ical().decode("ascii")
-_END_MARK = vDDDTypes(_MARK_DAY + timedelta(days=1)).to_ical().decode("ascii")
-# The characters icalendar escapes in TEXT values (and the line ends it turns into "\n").
-_TEXT_ESCAPED = re.compile(r"[\\;,\r\n]")
-#: Content lines are folded before they reach this many octets (RFC 5545: 75 at most).
-_FOLD_AT = 75
-
-# A template line: bytes ready to write, or (text before, stand-in, text after).
-_Line = bytes | tuple[str, str, str]
-
-
-@dataclass(frozen=True)
-class _EventTemplate:
-    """The lines of an event icalendar serialised with stand-ins, END:VEVENT left out."""
-
-    lines: tuple[_Line, ...]
-
-    def write(
-        self, agreement: AgreementView, domain: str, windows: Sequence[int], out: list[bytes]
-    ) -> None:
-        """Append the event of `agreement` with alarms `windows` days before to `out`."""
-        summary = _text(_summary(agreement))
-        day = agreement.effective_until
-        values = {
-            _UID_MARK: _text(event_uid(agreement.id, day, domain)),
-            _SUMMARY_MARK: summary,
-            _DESCRIPTION_MARK: _text(_description(agreement)),
-            _START_MARK: _date_value(day),
-            _END_MARK: _date_value(day + timedelta(days=1)),
-        }
-        _write_lines(self.lines, values, out)
-        for window in windows:
-            alarm = _alarm_template(window)
-            if alarm is None:
-                # Its stand-in was not found: the library writes this alarm.
-                out.append(_alarm(_summary(agreement), window).to_ical())
-            else:
-                _write_lines(alarm, values, out)
-        out.append(b"END:VEVENT\r\n")
-
-
-def _published_calendar(
-    events: Iterable[tuple[AgreementView, Sequence[int]]],
-    *,
-    domain: str,
-    organizer: str,
-    stamp: datetime,
-    name: str | None,
-) -> bytes:
-    """Return the bytes `published_calendar_by_library` gives for the same arguments."""
-    template = _event_template(organizer, stamp)
-    if template is None:
-        return published_calendar_by_library(
-            events, domain=domain, organizer=organizer, stamp=stamp, name=name
-        )
-    head, tail = _calendar_frame(name)
-    out = [head]
-    for agreement, windows in events:
-        template.write(agreement, domain, windows, out)
-    out.append(tail)
-    return b"".join(out)
-
-
-@functools.lru_cache(maxsize=8)
-def _calendar_frame(name: str | None) -> tuple[bytes, bytes]:
-    """Return what comes before the events of a published calendar, and END:VCALENDAR."""
-    text = bytes(_calendar("PUBLISH", name).to_ical())
-    tail = b"END:VCALENDAR\r\n"
-    if not text.endswith(tail):
-        raise AssertionError(f"icalendar wrote an unexpected calendar: {text!r}")
-    return text[: -len(tail)], tail
-
-
-@functools.lru_cache(maxsize=16)
-def _event_template(organizer: str, stamp: datetime) -> _EventTemplate | None:
-    """Return the event template for `organizer` and `stamp`, or None when a stand-in is
-    not found exactly once in what icalendar wrote."""
-    event = _event(
-        _UID_MARK,
-        _SUMMARY_MARK,
-        _DESCRIPTION_MARK,
-        _MARK_DAY,
-        organizer=organizer,
-        stamp=stamp,
-        alarm_windows=(),
-    )
-    marks = (_UID_MARK, _SUMMARY_MARK, _DESCRIPTION_MARK, _START_MARK, _END_MARK)
-    lines = _template_lines(bytes(event.to_ical()), marks)
-    if lines is None or lines[-1] != b"END:VEVENT\r\n":
-        return None
-    return _EventTemplate(lines[:-1])
-
-
-@functools.lru_cache(maxsize=64)
-def _alarm_template(window: int) -> tuple[_Line, ...] | None:
-    """Return the lines of an alarm `window` days before, or None as _template_lines."""
-    return _template_lines(bytes(_alarm(_SUMMARY_MARK, window).to_ical()), (_SUMMARY_MARK,))
-
-
-def _template_lines(serialised: bytes, marks: Sequence[str]) -> tuple[_Line, ...] | None:
-    """Return the content lines of `serialised`, unfolded, each holding one of `marks`
-    split around it; the others folded as they were. None unless each of `marks` occurs
-    exactly once, and never twice on one line."""
-    text = serialised.decode("utf-8")
-    if any(text.replace("\r\n ", "").count(mark) != 1 for mark in marks):
-        return None
-    lines: list[_Line] = []
-    for line in text.replace("\r\n ", "").split("\r\n")[:-1]:
-        found = [mark for mark in marks if mark in line]
-        if not found:
-            lines.append(_fold(line))
-        elif len(found) == 1:
-            before, after = line.split(found[0])
-            lines.append((before, found[0], after))
-        else:
-            return None
-    return tuple(lines)
-
-
-def _write_lines(lines: Sequence[_Line], values: dict[str, str], out: list[bytes]) -> None:
-    for line in lines:
-        if isinstance(line, bytes):
-            out.append(line)
-        else:
-            before, mark, after = line
-            out.append(_fold(before + values[mark] + after))
-
-
-def _text(value: str) -> str:
-    """Return `value` escaped as an iCalendar TEXT value, by icalendar."""
-    if not _TEXT_ESCAPED.search(value):
-        # Nothing for icalendar to escape (UIDs, most summaries): the value as it is.
-        return value
-    return vText(value).to_ical().decode("utf-8")
-
-
-@functools.lru_cache(maxsize=4096)
-def _date_value(day: date) -> str:
-    """Return `day` as an iCalendar DATE value, by icalendar."""
-    return vDDDTypes(day).to_ical().decode("ascii")
-
-
-def _fold(line: str) -> bytes:
-    """Return the content line `line` with its line end, folded as icalendar folds it.
-
-    Pieces of at most 74 octets, never splitting a UTF-8 character nor, as icalendar
-    avoids it for the sake of some clients, putting a backslash or a caret last.
-    """
-    data = line.encode("utf-8")
-    if len(data) < _FOLD_AT:
-        return data + b"\r\n"
-    pieces = []
-    start = 0
-    while len(data) - start >= _FOLD_AT:
-        end = start + _FOLD_AT - 1
-        while data[end] & 0xC0 == 0x80:
-            end -= 1
-        if data[end - 1] in b"\\^":
-            end -= 1
-        pieces.append(data[start:end])
-        start = end
-    pieces.append(data[start:])
-    return b"\r\n ".join(pieces) + b"\r\n"
 
 
 def _cancelled_event(

@@ -1,25 +1,19 @@
-"""Messages from rendered e-mails: EmailMessage objects, or their bytes written directly.
+"""Messages from rendered e-mails: EmailMessage objects built by the email package.
 
 A rendered e-mail (subject, plain text, HTML) becomes a multipart/alternative message,
 with attachments (calendar files) after it in a multipart/mixed one. `build_message`
-makes an EmailMessage with policy SMTP; `message_bytes` writes the same bytes as its
-`as_bytes()` several times faster, and is what the runs use. `build_message` stays as
-the plain construction through the email package: the tests hold message_bytes to it.
-Names, addresses and the subject are put on one line and checked, so no value can add
-a header or a recipient.
+makes an EmailMessage with policy SMTP, and the runs write it with its `as_bytes()`: the
+encodings (7bit, 8bit, quoted-printable or base64), the header folding and the MIME
+boundaries are the email package's. Names, addresses and the subject are put on one
+line and checked, so no value can add a header or a recipient.
 
-The standard library's email package only: the templates are render's, the transport
-mailer's.
+The standard library's email package only: the templates are render's, carrying the
+bytes is the transports'.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import functools
-import random
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +22,6 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses
-from typing import Any
 
 from reminder.domain.reminder_digest import Recipient
 
@@ -157,255 +150,3 @@ def _check_mime_tokens(attachment: Attachment) -> None:
     for token in (attachment.maintype, attachment.subtype, *attachment.params):
         if not _MIME_TOKEN.fullmatch(token):
             raise ValueError(f"{token!r} is not a MIME token")
-
-
-# ---------------------------------------------------------------------------------------
-# The message as bytes
-#
-# A run composes hundreds of messages, and building each as an EmailMessage and then
-# serialising it costs milliseconds: every header is parsed on the way in and again,
-# with its parameters, on the way out. message_bytes writes the same bytes directly. The
-# email package still folds and encodes (RFC 2047, RFC 2231) every header that is not
-# plain ASCII on one line, once per distinct value; the bodies are encoded as its
-# content manager encodes them.
-
-# A Message-ID the email package writes back unchanged: dot-atoms on both sides.
-_PLAIN_MESSAGE_ID = re.compile(
-    r"<[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>"
-)
-# The bytes quoted-printable leaves as they are in a body ("=" aside): printable ASCII,
-# tab and the line breaks.
-_QP_SAFE = bytes(range(0x20, 0x7F)) + b"\t\r\n"
-_QP_ESCAPES = [f"={octet:02X}" for octet in range(256)]
-_QP_ESCAPES_BYTES = [escape.encode("ascii") for escape in _QP_ESCAPES]
-# MIME boundaries as the generator makes them: "=" * 15, a random number, "==".
-_BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))
-_FIXED_HEADERS = (
-    b"Auto-Submitted: auto-generated\r\nX-Auto-Response-Suppress: All\r\nMIME-Version: 1.0\r\n"
-)
-
-
-def message_bytes(
-    rendered: RenderedEmail,
-    *,
-    sender: str,
-    to: Sequence[Recipient],
-    cc: Sequence[str] = (),
-    reply_to: str | None,
-    message_id: str,
-    date: datetime,
-    attachments: Sequence[Attachment] = (),
-) -> bytes:
-    """Return the message `build_message` makes with these arguments, as the bytes its
-    `as_bytes(policy=SMTP)` gives: the same headers, parts and encodings, with other
-    random MIME boundaries. Several times faster, for runs that compose many messages.
-
-    Raises ValueError as build_message does.
-    """
-    _check_message(to, message_id, date)
-    for attachment in attachments:
-        _check_mime_tokens(attachment)
-    head = [
-        _address_header("From", (sender,)),
-        _recipients_header(tuple((recipient.name, recipient.email) for recipient in to)),
-    ]
-    if cc:
-        head.append(_address_header("Cc", tuple(cc)))
-    if reply_to:
-        head.append(_address_header("Reply-To", (reply_to,)))
-    head += (
-        _subject_header(single_line(rendered.subject)),
-        _date_header(format_datetime(date)),
-        _message_id_header(message_id),
-        _FIXED_HEADERS,
-    )
-    # set_content makes the plain part; add_alternative adds the HTML one as a new
-    # EmailMessage, which gets a MIME-Version header of its own.
-    plain = _text_part(rendered.text, "plain", b"")
-    html = _text_part(rendered.html, "html", b"MIME-Version: 1.0\r\n")
-    content_type, body = _multipart("alternative", [plain, html])
-    if attachments:
-        content_type, body = _multipart(
-            "mixed",
-            [content_type + b"\r\n" + body]
-            + [_attachment_part(attachment) for attachment in attachments],
-        )
-    return b"".join(head) + content_type + b"\r\n" + body
-
-
-def _folded(name: str, value: Any) -> bytes:
-    """Return the header line(s) the email package writes for `name` set to `value`."""
-    return SMTP.fold_binary(*SMTP.header_store_parse(name, value))
-
-
-@functools.lru_cache(maxsize=64)
-def _address_header(name: str, addresses: tuple[str, ...]) -> bytes:
-    # The sender, reply-to and copies come from the config: the same in every message.
-    return _folded(name, tuple(parse_address(address) for address in addresses))
-
-
-@functools.lru_cache(maxsize=4096)
-def _recipients_header(recipients: tuple[tuple[str, str], ...]) -> bytes:
-    # A coordinator gets a digest every day or so: a daemon meets the same ones again.
-    return _folded("To", tuple(_address(name, email) for name, email in recipients))
-
-
-def _subject_header(subject: str) -> bytes:
-    line = f"Subject: {subject}\r\n"
-    # Plain ASCII that fits on a line is written as it is; anything else may need
-    # folding or encoded words.
-    if subject and subject.isascii() and "=?" not in subject and len(line) <= 80:
-        return line.encode("ascii")
-    return _folded("Subject", subject)
-
-
-@functools.lru_cache(maxsize=64)
-def _date_header(value: str) -> bytes:
-    # A run dates all its messages with its start.
-    return _folded("Date", value)
-
-
-def _message_id_header(message_id: str) -> bytes:
-    line = f"Message-ID: {message_id}\r\n"
-    if len(line) <= 80 and _PLAIN_MESSAGE_ID.fullmatch(message_id):
-        return line.encode("ascii")
-    return _folded("Message-ID", message_id)
-
-
-def _text_part(text: str, subtype: str, extra_headers: bytes) -> bytes:
-    """Return a text part: its headers, the blank line and `text` encoded."""
-    transfer_encoding, body = _encode_text(text)
-    head = (
-        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-        f"Content-Transfer-Encoding: {transfer_encoding}\r\n"
-    )
-    return head.encode("ascii") + extra_headers + b"\r\n" + body
-
-
-def _encode_text(text: str) -> tuple[str, bytes]:
-    """Return the Content-Transfer-Encoding and the body of `text` in UTF-8.
-
-    The choice is the email package's (email.contentmanager, policy SMTP): 7bit or 8bit
-    when no line is longer than the policy allows, else quoted-printable or base64,
-    whichever is shorter for the first ten lines.
-    """
-    lines = text.encode("utf-8").splitlines()
-    limit = SMTP.max_line_length or 78
-    if max((len(line) for line in lines), default=0) <= limit:
-        body = b"\r\n".join(lines) + b"\r\n"
-        return ("7bit" if body.isascii() else "8bit"), body
-    sniff = b"\r\n".join(lines[:10]) + b"\r\n"
-    sniff_qp = quoted_printable(sniff, limit)
-    # Measured as the email package measures it: its sample ends lines with "\n".
-    if len(sniff_qp) - sniff_qp.count(b"\r\n") > len(binascii.b2a_base64(sniff)):
-        return "base64", _base64_body(b"\r\n".join(lines) + b"\r\n")
-    if len(lines) <= 10:
-        return "quoted-printable", sniff_qp
-    return "quoted-printable", quoted_printable(b"\n".join(lines) + b"\n", limit)
-
-
-def quoted_printable(data: bytes, limit: int) -> bytes:
-    """Return `data` in quoted-printable with CRLF line ends, lines at most `limit` long.
-
-    The same text as the email package's quoprimime.body_encode (given `data` as
-    Latin-1) written by its generator; several times faster on a mostly-ASCII body.
-    """
-    if not data:
-        return b""
-    # "=" first: the escapes added next start with one. Then each other byte that needs
-    # escaping, found in one pass; a body has few distinct ones (its UTF-8 letters).
-    escaped_bytes = data.replace(b"=", b"=3D")
-    for octet in set(escaped_bytes.translate(None, _QP_SAFE)):
-        escaped_bytes = escaped_bytes.replace(bytes((octet,)), _QP_ESCAPES_BYTES[octet])
-    escaped = escaped_bytes.decode("ascii")
-    encoded: list[str] = []
-    append = encoded.append
-    width = limit - 1
-    for line in escaped.splitlines():
-        # Break the line into pieces no longer than limit - 1 and a soft break, never
-        # inside an escape.
-        start = 0
-        last_start = len(line) - 1 - limit
-        while start <= last_start:
-            stop = start + width
-            if line[stop - 2] == "=":
-                append(line[start : stop - 1])
-                start = stop - 2
-            elif line[stop - 1] == "=":
-                append(line[start:stop])
-                start = stop - 1
-            else:
-                append(line[start:stop] + "=")
-                start = stop
-        if line and line[-1] in " \t":
-            # White space ending a line would be lost in transit: it is escaped.
-            room = start - last_start
-            if room >= 3:
-                end = _QP_ESCAPES[ord(line[-1])]
-            elif room == 2:
-                end = line[-1] + "=\r\n"
-            else:
-                end = "=\r\n" + _QP_ESCAPES[ord(line[-1])]
-            append(line[start:-1] + end)
-        else:
-            append(line[start:])
-    if escaped[-1] in "\r\n":
-        append("")
-    return "\r\n".join(encoded).encode("ascii")
-
-
-def _base64_body(data: bytes) -> bytes:
-    # 57 bytes a line, as the content manager writes it for a 78-character limit.
-    return base64.encodebytes(data).replace(b"\n", b"\r\n")
-
-
-def _attachment_part(attachment: Attachment) -> bytes:
-    head = _attachment_headers(
-        single_line(attachment.filename),
-        attachment.maintype,
-        attachment.subtype,
-        tuple((key, single_line(value)) for key, value in attachment.params.items()),
-    )
-    return head + b"\r\n" + _base64_body(attachment.content)
-
-
-@functools.lru_cache(maxsize=64)
-def _attachment_headers(
-    filename: str, maintype: str, subtype: str, params: tuple[tuple[str, str], ...]
-) -> bytes:
-    """Return the headers add_attachment gives a part, which do not depend on its content."""
-    part = EmailMessage(policy=SMTP)
-    part.set_content(
-        b"", maintype=maintype, subtype=subtype, filename=filename, params=dict(params)
-    )
-    if "Content-Disposition" not in part:
-        part["Content-Disposition"] = "attachment"
-    return b"".join(SMTP.fold_binary(name, value) for name, value in part.raw_items())
-
-
-def _multipart(subtype: str, parts: list[bytes]) -> tuple[bytes, bytes]:
-    """Return the Content-Type header of a multipart of `parts` and its body."""
-    while True:
-        boundary = f"{'=' * 15}{random.randrange(sys.maxsize):0{_BOUNDARY_DIGITS}d}=="
-        delimiter = b"--" + boundary.encode("ascii")
-        if not any(delimiter in part for part in parts):
-            break
-    body = (
-        delimiter
-        + b"\r\n"
-        + (b"\r\n" + delimiter + b"\r\n").join(parts)
-        + b"\r\n"
-        + delimiter
-        + b"--\r\n"
-    )
-    return _multipart_type(subtype).replace(_SAMPLE_BOUNDARY, boundary.encode("ascii")), body
-
-
-_SAMPLE_BOUNDARY = b"=" * 15 + b"0" * _BOUNDARY_DIGITS + b"=="
-
-
-@functools.lru_cache(maxsize=8)
-def _multipart_type(subtype: str) -> bytes:
-    # Folded once with a boundary of the same length and characters as the real ones.
-    boundary = _SAMPLE_BOUNDARY.decode("ascii")
-    return _folded("Content-Type", f'multipart/{subtype}; boundary="{boundary}"')

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import textwrap
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -36,7 +36,7 @@ from reminder.domain.wording import (
     window_name,
 )
 from reminder.errors import TemplateError
-from reminder.mail.css import StyleInliner
+from reminder.mail.css import inline_css, style_inliner
 from reminder.mail.mime import RenderedEmail, single_line
 
 #: Plain-text bodies are wrapped to this width, short enough for any mail client.
@@ -92,7 +92,7 @@ class Renderer:
             (templates_dir, packaged) if templates_dir is not None else (packaged,)
         )
         self._environment = _environment(self.search_path)
-        self._inliner = StyleInliner()
+        self._inliner = style_inliner()
         for name in TEMPLATE_NAMES:
             try:
                 self._environment.get_template(name)
@@ -113,7 +113,7 @@ class Renderer:
         html_name = f"{kind}-body.html"
         html = self._render_template(html_name, context)
         try:
-            inlined = self._inliner.inline(html)
+            inlined = inline_css(self._inliner, html)
         except ValueError as error:
             raise TemplateError(f"{html_name}: the CSS cannot be inlined: {error}") from error
         return RenderedEmail(subject, text, inlined)
@@ -176,18 +176,7 @@ def _environment(search_path: Sequence[Path]) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(
-        days_in_words=days_in_words,
-        expiry=expiry_in_words,
-        plural=plural,
-        window_name=window_name,
-        concluded=concluded_text,
-        until=until_text,
-        until_basis=until_basis,
-        country_note=country_note,
-        status_label=status_label,
-        wrap=wrap_text,
-    )
+    environment.filters.update(TEMPLATE_FILTERS)
     return environment
 
 
@@ -225,3 +214,18 @@ def wrap_text(text: str, indent: int = 0, width: int = TEXT_WIDTH) -> str:
         break_long_words=False,
         break_on_hyphens=False,
     )
+
+
+#: The filters every template may use, by name.
+TEMPLATE_FILTERS: Mapping[str, Callable[..., str]] = {
+    "days_in_words": days_in_words,
+    "expiry": expiry_in_words,
+    "plural": plural,
+    "window_name": window_name,
+    "concluded": concluded_text,
+    "until": until_text,
+    "until_basis": until_basis,
+    "country_note": country_note,
+    "status_label": status_label,
+    "wrap": wrap_text,
+}

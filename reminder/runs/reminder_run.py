@@ -23,7 +23,7 @@ from reminder import store
 from reminder.config.schema import Config
 from reminder.domain.reminder_digest import ReminderDigest
 from reminder.errors import StoreConflict
-from reminder.mail.mime import message_bytes, parse_address
+from reminder.mail.mime import build_message, parse_address
 from reminder.runs.context import Context
 from reminder.runs.delivery import MessageOutcome, deliver_pending
 from reminder.runs.messages import make_message_id, write_preview_files
@@ -52,7 +52,8 @@ def compose_reminder(context: Context, digest: ReminderDigest, now: datetime) ->
     message_id = make_message_id("reminder", dedup_key, config.mail.sender)
     cc = _escalation_cc(config, digest)
     rendered = context.renderer.reminder(digest)
-    raw = message_bytes(
+    # The email package writes the bytes, with the message's policy (SMTP: CRLF ends).
+    raw = build_message(
         rendered,
         sender=config.mail.sender,
         to=[digest.recipient],
@@ -61,7 +62,7 @@ def compose_reminder(context: Context, digest: ReminderDigest, now: datetime) ->
         message_id=message_id,
         date=now.astimezone(config.zone),
         attachments=context.attachments(digest),
-    )
+    ).as_bytes()
     return PlannedMessage(
         kind="reminder",
         dedup_key=dedup_key,

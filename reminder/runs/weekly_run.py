@@ -23,7 +23,7 @@ from reminder.domain.weekly_digest import (
 )
 from reminder.domain.windows import Status, status_of
 from reminder.errors import StoreConflict
-from reminder.mail.mime import message_bytes, parse_address
+from reminder.mail.mime import build_message, parse_address
 from reminder.runs.context import Context
 from reminder.runs.delivery import MessageOutcome, deliver_pending
 from reminder.runs.messages import make_message_id, write_preview_files
@@ -135,14 +135,15 @@ def compose_weekly(context: Context, digest: WeeklyDigest, now: datetime) -> Pla
     dedup_key = f"{kind}|{ledger_address(digest.recipient.email)}|{iso_week(digest.as_of)}"
     message_id = make_message_id(kind, dedup_key, config.mail.sender)
     rendered = context.renderer.weekly(digest)
-    raw = message_bytes(
+    # The email package writes the bytes, with the message's policy (SMTP: CRLF ends).
+    raw = build_message(
         rendered,
         sender=config.mail.sender,
         to=[digest.recipient],
         reply_to=config.mail.reply_to,
         message_id=message_id,
         date=now.astimezone(config.zone),
-    )
+    ).as_bytes()
     return PlannedMessage(
         kind=kind,
         dedup_key=dedup_key,

@@ -22,16 +22,10 @@ from smtp_server import PASSWORD, USERNAME, Faults, SmtpTestServer, StartSmtpSer
 
 from reminder.config.schema import MailConfig, SecretRef, SmtpConfig
 from reminder.errors import ConfigError
-from reminder.mail.transport import (
-    DeliveryResult,
-    Envelope,
-    OutboxTransport,
-    RecipientRefusal,
-    SmtpTransport,
-    Transport,
-    open_transport,
-    outbox_file_name,
-)
+from reminder.mail.configured import open_transport
+from reminder.mail.outbox import OutboxTransport, outbox_file_name
+from reminder.mail.smtp import SmtpTransport
+from reminder.mail.transport import DeliveryResult, Envelope, RecipientRefusal, Transport
 
 T = TypeVar("T")
 
@@ -151,7 +145,7 @@ def test_starttls_auth_and_exact_bytes(
     delivered = [
         r for r in caplog.records if r.levelno == logging.INFO and "delivered" in r.message
     ]
-    assert [r.name for r in delivered] == ["reminder.mail.transport"]
+    assert [r.name for r in delivered] == ["reminder.mail.smtp"]
     assert message.message_id in delivered[0].message
     assert PASSWORD not in caplog.text
     assert "two agreements expire" not in caplog.text

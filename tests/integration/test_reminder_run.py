@@ -41,8 +41,9 @@ from reminder.config.schema import Config
 from reminder.domain.records import AgreementInput
 from reminder.errors import InputError
 from reminder.importing.rows import read_table
+from reminder.mail.configured import open_transport
 from reminder.mail.render import Renderer
-from reminder.mail.transport import Transport, open_transport
+from reminder.mail.transport import Transport
 from reminder.runs import reminder_run as jobs
 from reminder.runs.context import Context
 from reminder.runs.delivery import claim_lease

@@ -52,9 +52,10 @@ from reminder.config.schema import Config
 from reminder.domain.records import AgreementInput
 from reminder.domain.reminder_digest import ReminderDigest
 from reminder.importing.rows import normalize_key
+from reminder.mail.configured import open_transport
 from reminder.mail.mime import Attachment
 from reminder.mail.render import Renderer
-from reminder.mail.transport import DeliveryResult, Envelope, Transport, open_transport
+from reminder.mail.transport import DeliveryResult, Envelope, Transport
 from reminder.runs.context import Context
 from reminder.runs.job import run_job
 from reminder.store.database import Database, open_database

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import re
+import textwrap
+from collections.abc import Sequence
 from datetime import date, datetime
 from email import message_from_bytes
 from email.headerregistry import Address
@@ -22,7 +25,7 @@ from reminder.domain.windows import NOTICE, Status
 from reminder.domain.wording import days_in_words
 from reminder.errors import TemplateError
 from reminder.mail.mime import Attachment, RenderedEmail, build_message
-from reminder.mail.render import TEXT_WIDTH, Renderer, packaged_templates_dir
+from reminder.mail.render import TEXT_WIDTH, Renderer, packaged_templates_dir, wrap_text
 
 TODAY = date(2024, 3, 4)
 ISTANBUL = ZoneInfo("Europe/Istanbul")
@@ -600,3 +603,30 @@ def test_a_malformed_message_id_is_refused(renderer: Renderer, message_id: str) 
             message_id=message_id,
             date=SENT_AT,
         )
+
+
+# ---------------------------------------------------------------------------------------
+# Wrapping
+
+
+def _random_texts(pieces: Sequence[str], count: int, longest: int) -> list[str]:
+    chooser = random.Random(20250303)
+    return [
+        "".join(chooser.choice(pieces) for _ in range(chooser.randint(0, longest)))
+        for _ in range(count)
+    ]
+
+
+def test_wrapping_is_textwraps() -> None:
+    pieces = ["a", "b", " ", "  ", "\t", "\n", "\u00a0", "\u2003", "-", "x" * 30, "é", "\r"]
+    pieces += ["\x0b", "\x1c", "\x85", "\u3000"]
+    for text in _random_texts(pieces, 5000, 12):
+        for indent, width in ((0, 76), (20, 76), (4, 20)):
+            expected = textwrap.fill(
+                text,
+                width=width,
+                subsequent_indent=" " * indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            assert wrap_text(text, indent, width) == expected, (text, indent, width)
