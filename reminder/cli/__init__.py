@@ -273,7 +273,7 @@ def _add_workflow_parsers(commands: Commands) -> None:
     p = commands.add_parser(
         "export-ics", help="the active agreements' end dates as an iCalendar file"
     )
-    p.add_argument("--out", type=_path, metavar="FILE", help="default: standard output")
+    p.add_argument("--out", type=_path, metavar="FILE", help="default, and with -: standard output")
     p.add_argument(
         "--coordinator", metavar="EMAIL", help="only the agreements routed to this address"
     )

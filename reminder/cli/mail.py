@@ -151,19 +151,25 @@ def _print_report(config: Config, report: RunReport) -> None:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     """`reminder preview`: write each recipient's digest as .eml and .html; record nothing."""
+    from reminder.errors import InputError
     from reminder.runs.planning import plan_reminders
     from reminder.runs.reminder_run import write_preview
     from reminder.runs.weekly_run import plan_weekly, write_weekly_preview
 
+    folder: Path = args.out
+    if str(folder) == "-":
+        raise InputError("--out: preview writes a folder of .eml and .html files, not to -")
     config = load(args)
     as_of: date = args.as_of or today(config)
-    folder: Path = args.out
     with open_db(config) as database:
         context = build_context(config, database)
-        if args.job == "digest":
-            written = write_weekly_preview(context, plan_weekly(context, as_of), folder, _now())
-        else:
-            written = write_preview(context, plan_reminders(context, as_of), folder, _now())
+        try:
+            if args.job == "digest":
+                written = write_weekly_preview(context, plan_weekly(context, as_of), folder, _now())
+            else:
+                written = write_preview(context, plan_reminders(context, as_of), folder, _now())
+        except OSError as error:
+            raise InputError(f"{folder}: cannot write: {error.strerror or error}") from None
     for path in written:
         print(path)
     print(f"{len(written)} file(s) written to {folder}")

@@ -226,12 +226,14 @@ def cmd_export_ics(args: argparse.Namespace) -> int:
         today=today(config),
         stamp=_now(),
     )
-    if args.out is None:
+    if args.out is None or str(args.out) == "-":
         sys.stdout.buffer.write(content)
         sys.stdout.flush()
     else:
+        from reminder.mail.files import write_private_file
+
         try:
-            args.out.write_bytes(content)
+            write_private_file(args.out, content)
         except OSError as error:
             raise InputError(f"{args.out}: cannot write: {error.strerror or error}") from None
         print(f"{len(agreements)} agreement(s) written to {args.out}", file=sys.stderr)

@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from reminder.errors import DeliveryError
+from reminder.mail.files import write_private_file
 from reminder.mail.transport import DeliveryResult, Envelope, Transport
 
 logger = logging.getLogger(__name__)
@@ -44,43 +43,12 @@ def outbox_file_name(message_id: str) -> str:
 
 
 def write_outbox_file(folder: Path, raw: bytes, message_id: str) -> Path:
-    """Write `raw` as `folder`/outbox_file_name(message_id), atomically; return the path.
-
-    The bytes go to a temporary file in the same folder, are synced, and replace the
-    target in one rename, so a reader never sees half a message. The file is readable
-    by its owner only: it holds names and addresses.
+    """Write `raw` as `folder`/outbox_file_name(message_id), whole and owner-only (see
+    reminder.mail.files); return the path.
 
     Raises OSError when the folder cannot be created or written.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / outbox_file_name(message_id)
-    descriptor, temporary_name = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
-    temporary = Path(temporary_name)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(raw)
-            file.flush()
-            os.fsync(file.fileno())
-        temporary.replace(target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _sync_folder(folder)
-    return target
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename durable; a folder that cannot be synced is not worth failing for."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+    return write_private_file(folder / outbox_file_name(message_id), raw)
 
 
 class OutboxTransport(Transport):

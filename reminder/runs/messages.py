@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 
+from reminder.mail.files import write_private_file
 from reminder.mail.mime import parse_address
 from reminder.store import PlannedMessage
 
@@ -23,11 +24,12 @@ def write_preview_files(folder: Path, stem: str, planned: PlannedMessage) -> lis
     """Write one composed message as STEM.eml and its HTML part as STEM.html.
 
     The HTML is taken from the message itself, so the preview is exactly what is sent.
-    Returns the two paths.
+    Both are written like the outbox's files: whole, owner-only, never through a link.
+    Returns the two paths. Raises OSError when the folder cannot be written.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    eml, html = folder / f"{stem}.eml", folder / f"{stem}.html"
-    eml.write_bytes(planned.raw)
     body = message_from_bytes(planned.raw, policy=default).get_body(("html",))
-    html.write_text(body.get_content() if isinstance(body, EmailMessage) else "", encoding="utf-8")
-    return [eml, html]
+    html = body.get_content() if isinstance(body, EmailMessage) else ""
+    return [
+        write_private_file(folder / f"{stem}.eml", planned.raw),
+        write_private_file(folder / f"{stem}.html", html.encode("utf-8")),
+    ]
