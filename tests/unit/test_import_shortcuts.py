@@ -19,9 +19,8 @@ from hypothesis import strategies as st
 
 from reminder.domain.dates import PartialDate, parse_date_text
 from reminder.domain.records import AgreementInput, CountryMatch, Precision, UntilSource
-from reminder.importing.rows import _clean, _split_partner, normalize_key
+from reminder.importing.cells import clean, normalize_key, split_partner
 from reminder.importing.tables import _count_lines, _looks_turkish, _physical_lines
-from reminder.store.driver_writes import _Remembered
 from reminder.store.import_writes import _row_problems
 
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
@@ -43,16 +42,16 @@ def test_non_ascii_names_still_lose_their_accents() -> None:
 
 @given(_CELL_TEXT)
 def test_cells_without_tags_are_cleaned_as_cells_with_tags(text: str) -> None:
-    assert _clean(text) == " ".join(html.unescape(_TAG.sub(" ", text)).split())
+    assert clean(text) == " ".join(html.unescape(_TAG.sub(" ", text)).split())
 
 
 @given(_CELL_TEXT)
 def test_a_partner_without_html_has_no_fragment_note(text: str) -> None:
-    assert _split_partner(text) == (_clean(text), "")
+    assert split_partner(text) == (clean(text), "")
 
 
 def test_a_partner_with_an_html_fragment_keeps_its_note() -> None:
-    assert _split_partner("Işık University <sup>*cancelled</sup>") == (  # noqa: RUF001
+    assert split_partner("Işık University <sup>*cancelled</sup>") == (  # noqa: RUF001
         "Işık University",  # noqa: RUF001
         "cancelled",
     )
@@ -73,20 +72,6 @@ def test_a_remembered_date_is_the_same_and_a_bad_one_fails_every_time() -> None:
     for _ in range(2):
         with pytest.raises(ValueError, match="February 2023 has 28 days"):
             parse_date_text("29.02.2023")
-
-
-def test_remembered_conversions_run_once_per_distinct_value() -> None:
-    calls: list[object] = []
-
-    def convert(value: object) -> str:
-        calls.append(value)
-        return f"<{value}>"
-
-    remembered = _Remembered(convert)
-    values = [date(2024, 1, 1), None, date(2024, 1, 1), "day", None, "day"]
-
-    assert [remembered[value] for value in values] == [f"<{value}>" for value in values]
-    assert calls == [date(2024, 1, 1), None, "day"]
 
 
 def _row(line: int, partner_key: str, **overrides: object) -> AgreementInput:
