@@ -35,6 +35,7 @@ __all__ = [
     "RowProblem",
     "TableWarning",
     "count_lines",
+    "duplicate_row",
     "iter_table",
     "normalize_key",
     "read_table",
@@ -115,6 +116,7 @@ def iter_table(
     sheet: str | None = None,
     term_years: int,
     default_programme: str,
+    find_duplicates: bool = True,
 ) -> Iterator[AgreementInput | RowProblem | TableWarning]:
     """Stream a table's rows, validated, in file order.
 
@@ -122,7 +124,10 @@ def iter_table(
     Blank lines, a footer ("Updated on ...") and a last line with a single filled cell are
     skipped. Every warning is yielded as a TableWarning just before its row; the row also
     carries its warning texts. Items carry their line, so with `count_lines` a caller can
-    show progress.
+    show progress. A row with the identity (partner, programme, conclusion date) of an
+    earlier row is a RowProblem (`duplicate_row`), found with every identity held in
+    memory; `find_duplicates=False` leaves that to the caller (the import does it in
+    the database, see `importing.pipeline`).
 
     Returns the iterator. Raises InputError at once when the file cannot be opened, is not a
     table or lacks a needed column.
@@ -134,7 +139,13 @@ def iter_table(
         table.rows.close()
         raise
     return _validated_rows(
-        str(path), header, table.rows, table.short_rows_are_padded, term_years, default_programme
+        str(path),
+        header,
+        table.rows,
+        table.short_rows_are_padded,
+        term_years,
+        default_programme,
+        first_line_of={} if find_duplicates else None,
     )
 
 
@@ -172,12 +183,16 @@ def _validated_rows(
     pads_short_rows: bool,
     term_years: int,
     default_programme: str,
+    *,
+    first_line_of: dict[tuple[str, str, date], int] | None,
 ) -> Iterator[AgreementInput | RowProblem | TableWarning]:
-    """Yield each data row after the header as a row or a problem, warnings first."""
+    """Yield each data row after the header as a row or a problem, warnings first.
+
+    `first_line_of` (the line of each identity met) finds duplicates; None: no check.
+    """
     if header.unknown:
         ignored = ", ".join(repr(name) for name in header.unknown)
         yield TableWarning(file, header.line, f"ignored unknown column(s): {ignored}")
-    first_line_of: dict[tuple[str, str, date], int] = {}
     single_cell_line: TableWarning | None = None
     for line, cells in rows:
         # A text table's cells are strings already; a workbook's are typed values.
@@ -202,17 +217,21 @@ def _validated_rows(
         item = _build_row(file, line, header, cells, term_years, default_programme)
         if isinstance(item, AgreementInput):
             identity = (item.partner_key, item.programme_key, item.concluded)
-            if identity in first_line_of:
-                reason = (
-                    "the same partner, programme and conclusion date as line "
-                    f"{first_line_of[identity]}"
-                )
-                item = RowProblem(file, line, reason)
+            first_line = None if first_line_of is None else first_line_of.get(identity)
+            if first_line is not None:
+                item = duplicate_row(item, first_line)
             else:
-                first_line_of[identity] = line
+                if first_line_of is not None:
+                    first_line_of[identity] = line
                 for text in item.warnings:
                     yield TableWarning(file, line, text)
         yield item
+
+
+def duplicate_row(row: AgreementInput, first_line: int) -> RowProblem:
+    """Return the problem of `row`, whose identity the row at `first_line` of its file had."""
+    reason = f"the same partner, programme and conclusion date as line {first_line}"
+    return RowProblem(row.source_file, row.source_line, reason)
 
 
 def _build_row(

@@ -29,6 +29,7 @@ from reminder.store.agreements import (
     require_aware,
     supersede,
 )
+from reminder.store.import_identities import ImportIdentities, Place
 from reminder.store.import_plan import (
     IMPORTED_COLUMNS,
     NEW_AGREEMENT_COLUMNS,
@@ -87,7 +88,8 @@ class ImportInBatches:
     agreement gets an event by `actor` at `now`. Supersession is redone once, by
     `finish`, for each partner and programme that had a row (see `resupersede`).
     New agreements get their ids in the order of the batches, each sorted by file and
-    line. Only the identities met, with their file and line, are kept between batches.
+    line. Only the identities met, with their file and line, are kept between batches,
+    in a temporary table of the transaction (see `import_identities`).
 
     The writes are bulk statements: Agreement objects already loaded in `session` are
     not refreshed by them. All or nothing is the caller's: everything is written in
@@ -101,25 +103,52 @@ class ImportInBatches:
         self._session = session
         self._now = now
         self._actor = actor
-        # Every identity met, in table order, with its (file, line, new): duplicates
-        # across batches are found here, and `finish` takes from it the partners and
-        # programmes to look at and the new agreements to record an event for.
-        self._first_seen: dict[Identity, tuple[str, int, bool]] = {}
+        # Every identity met, in table order, with its file, line and whether it is new:
+        # duplicates across batches are found there, and `finish` takes from it the
+        # partners and programmes to look at and the new agreements to record an event for.
+        self._identities = ImportIdentities(session)
         self._tally: dict[str, int] = defaultdict(int)
         self._problems: list[str] = []
         # Into an empty table (a first import) every row is new: no need to look for
         # stored agreements batch after batch. Known at the first batch.
         self._table_was_empty: bool | None = None
 
-    def add(self, rows: Sequence[AgreementInput]) -> None:
-        """Check `rows` and, while no batch had a problem, write them.
+    def add(self, rows: Sequence[AgreementInput], *, write: bool = True) -> None:
+        """Check `rows` and, while no batch had a problem (and `write`), write them.
 
         Once a problem is found nothing more is written (the transaction is to be
         rolled back), but later rows are still checked so that `finish` names them all.
+        A caller that found problems of its own passes write=False for the same reason.
         """
-        self._problems += _row_problems(rows, self._first_seen)
-        if self._problems:
-            return
+        identities = [(identity_of(row), row.source_file, row.source_line) for row in rows]
+        earlier = self._identities.earlier_places(identities)
+        self._problems += _row_problems(rows, earlier)
+        first_met = [
+            identity for identity, place in zip(identities, earlier, strict=True) if place is None
+        ]
+        new: set[Identity] = set()
+        if write and not self._problems:
+            new = self._write(rows)
+        self._identities.remember(
+            [
+                (identity, Place(source_file, source_line, identity in new))
+                for identity, source_file, source_line in first_met
+            ]
+        )
+
+    def earlier_places(self, rows: Sequence[AgreementInput]) -> list[Place | None]:
+        """Return, for each of `rows`, where an earlier row of the import had its identity.
+
+        None for a row whose identity is met for the first time; a duplicate within
+        `rows` is named too. Reads only: `add` checks again.
+        """
+        return self._identities.earlier_places(
+            [(identity_of(row), row.source_file, row.source_line) for row in rows]
+        )
+
+    def _write(self, rows: Sequence[AgreementInput]) -> set[Identity]:
+        """Write `rows`, whose identities are all different; return those of new agreements."""
+        new: set[Identity] = set()
         if self._table_was_empty is None:
             self._table_was_empty = self._session.scalar(select(Agreement.id).limit(1)) is None
         rows_by_partner: dict[str, list[AgreementInput]] = defaultdict(list)
@@ -138,10 +167,9 @@ class ImportInBatches:
                 nothing_stored=self._table_was_empty,
             )
             # Their ids are read by `finish`, which loads these agreements anyway.
-            for identity, _ in writes.new_events:
-                source_file, source_line, _ = self._first_seen[identity]
-                self._first_seen[identity] = (source_file, source_line, True)
+            new.update(identity for identity, _ in writes.new_events)
             record_events(self._session, writes.events, now=self._now, actor=self._actor)
+        return new
 
     def finish(self) -> ImportOutcome:
         """Redo supersession for every partner and programme the batches had rows of.
@@ -155,14 +183,15 @@ class ImportInBatches:
         # The identities are taken in table order, a thousand partners at a time. A
         # partner met again in a later chunk is looked at again, and finds its groups
         # already settled: every row was written before this pass.
-        chunk: dict[str, list[Identity]] = defaultdict(list)
-        for identity in self._first_seen:
+        chunk: dict[str, list[tuple[Identity, Place]]] = defaultdict(list)
+        for identity, place in self._identities.in_table_order():
             if identity[0] not in chunk and len(chunk) == IMPORT_CHUNK_PARTNERS:
                 self._finish_chunk(chunk)
                 chunk = defaultdict(list)
-            chunk[identity[0]].append(identity)
+            chunk[identity[0]].append((identity, place))
         if chunk:
             self._finish_chunk(chunk)
+        self._identities.drop()
         return ImportOutcome(
             new=self._tally["new"],
             updated=self._tally["updated"],
@@ -171,17 +200,18 @@ class ImportInBatches:
             current_again=self._tally["current_again"],
         )
 
-    def _finish_chunk(self, identities_by_partner: Mapping[str, Sequence[Identity]]) -> None:
+    def _finish_chunk(
+        self, identities_by_partner: Mapping[str, Sequence[tuple[Identity, Place]]]
+    ) -> None:
         """Record the imported events and redo supersession for these identities."""
         members = load_members(self._session, list(identities_by_partner))
         events: list[tuple[int, EventAction, str]] = []
         touched: set[tuple[str, str]] = set()
         for identities in identities_by_partner.values():
-            for identity in identities:
+            for identity, place in identities:
                 touched.add(identity[:2])
-                source_file, source_line, new = self._first_seen[identity]
-                if new:
-                    details = f"from {source_file}:{source_line}"
+                if place.new:
+                    details = f"from {place.source_file}:{place.source_line}"
                     events.append((members[identity].id, EventAction.IMPORTED, details))
         changes = supersede(self._session, members, touched, now=self._now)
         self._tally["superseded"] += sum(change.newly_superseded for change in changes)
@@ -242,13 +272,10 @@ def _load_stored(session: Session, partner_keys: Sequence[str]) -> dict[Identity
     }
 
 
-def _row_problems(
-    rows: Sequence[AgreementInput], first_seen: dict[Identity, tuple[str, int, bool]]
-) -> list[str]:
+def _row_problems(rows: Sequence[AgreementInput], earlier: Sequence[Place | None]) -> list[str]:
     """Return "FILE:LINE: reason" for every duplicate or over-long row, in row order.
 
-    `first_seen` holds the (file, line, new) of each identity met so far, rows of
-    earlier batches included; the identities of `rows` are added to it, not new.
+    `earlier` holds, for each row, where an earlier row of the import had its identity.
     """
     problems: list[str] = []
     # Nearly every row fits its columns: that is checked column by column first, and the
@@ -257,13 +284,11 @@ def _row_problems(
         max(map(len, filter(None, map(attrgetter(field), rows))), default=0) <= limit
         for field, limit in AGREEMENT_STRING_LENGTHS.items()
     )
-    for row in rows:
-        place = (row.source_file, row.source_line, False)
-        earlier = first_seen.setdefault(identity_of(row), place)
-        if earlier is not place:
+    for row, place in zip(rows, earlier, strict=True):
+        if place is not None:
             problems.append(
                 f"{row.source_file}:{row.source_line}: same partner, programme and "
-                f"conclusion date as {earlier[0]}:{earlier[1]}"
+                f"conclusion date as {place.source_file}:{place.source_line}"
             )
         if fits:
             continue

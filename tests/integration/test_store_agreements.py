@@ -13,8 +13,10 @@ from factories import agreement_input
 from sqlalchemy import create_engine
 
 from reminder import store
+from reminder.config.loading import load_config
 from reminder.domain.records import AgreementInput, CountryMatch, Lifecycle, Precision, UntilSource
 from reminder.errors import InputError
+from reminder.importing import pipeline
 from reminder.store import (
     agreement_history,
     apply_import,
@@ -126,12 +128,13 @@ def test_importing_the_same_rows_again_changes_nothing(db: Database) -> None:
     with db.session() as session:
         if db.dialect_name == "sqlite":
             changes_before = session.connection().exec_driver_sql("SELECT total_changes()")
-            changes_before_count = changes_before.scalar()
+            changes_before_count = changes_before.scalar_one()
         outcome = apply_import(session, rows, now=LATER, actor="tester")
         if db.dialect_name == "sqlite":
-            # SQLite counts every row an INSERT, UPDATE or DELETE touched: none here.
+            # SQLite counts every row an INSERT, UPDATE or DELETE touched: none here but
+            # the import's own record of the identities it met (a temporary table).
             changes_after = session.connection().exec_driver_sql("SELECT total_changes()")
-            assert changes_after.scalar() == changes_before_count
+            assert changes_after.scalar() == changes_before_count + len(rows)
 
     assert (outcome.new, outcome.updated, outcome.unchanged, outcome.superseded) == (0, 0, 3, 0)
     after = stored(db)
@@ -634,3 +637,34 @@ def test_utc_datetime_refuses_naive_datetimes(db: Database) -> None:
         dialect = session.get_bind().dialect
     with pytest.raises(ValueError, match="naive datetime"):
         UTCDateTime().process_bind_param(datetime(2025, 3, 1, 9, 30), dialect)
+
+
+@pytest.mark.parametrize("skip_invalid", [True, False])
+def test_a_row_repeating_an_earlier_row_of_its_file_is_a_bad_row(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, skip_invalid: bool
+) -> None:
+    # The import finds it in the database, batches apart (two rows per batch here).
+    monkeypatch.setattr(pipeline, "IMPORT_BATCH_ROWS", 2)
+    table = tmp_path / "agreements.csv"
+    lines = ["University;Country;Conclusion date;Effective until"]
+    lines += [f"University {index};Georgia;10.01.2019;2024" for index in range(5)]
+    lines.insert(5, "University 1;Georgia;10.01.2019;2025")  # line 6 repeats line 3
+    table.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "reminder.toml").write_text("", encoding="utf-8")
+    config = load_config(str(tmp_path / "reminder.toml"))  # the defaults
+
+    def run() -> pipeline.IngestReport:
+        tables = pipeline.open_tables([table], config)
+        return pipeline.import_tables(db, tables, now=NOW, skip_invalid=skip_invalid, dry_run=False)
+
+    problem = f"{table}:6: the same partner, programme and conclusion date as line 3"
+    if not skip_invalid:
+        with pytest.raises(InputError) as raised:
+            run()
+        assert problem in raised.value.problems
+        assert stored(db) == {}
+        return
+    report = run()
+    assert report.problems == [problem]
+    assert (report.rows_read, report.new) == (6, 5)
+    assert {agreement.source_line for agreement in stored(db).values()} == {2, 3, 4, 5, 7}

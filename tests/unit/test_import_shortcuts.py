@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 import html
-import io
+import itertools
 import re
 from datetime import date
 
@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from reminder.domain.dates import PartialDate, parse_date_text
 from reminder.domain.records import AgreementInput, CountryMatch, Precision, UntilSource
 from reminder.importing.cells import clean, normalize_key, split_partner
-from reminder.importing.tables import _count_lines, _looks_turkish, _physical_lines
+from reminder.importing.tables import _LineCounter, _looks_turkish
+from reminder.store.import_identities import Place
 from reminder.store.import_writes import _row_problems
 
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
@@ -98,16 +99,19 @@ def _row(line: int, partner_key: str, **overrides: object) -> AgreementInput:
 
 
 def test_rows_without_problems_pass_the_check() -> None:
-    assert _row_problems([_row(line, f"partner {line}") for line in range(2, 500)], {}) == []
+    rows = [_row(line, f"partner {line}") for line in range(2, 500)]
+    assert _row_problems(rows, [None] * len(rows)) == []
 
 
 def test_every_problem_is_named_in_row_order_among_many_good_rows() -> None:
     rows = [_row(line, f"partner {line}") for line in range(2, 500)]
     rows[10] = _row(12, "partner 12", coordinator_email="x" * 321)
-    rows[20] = _row(22, "partner 3")  # the identity of line 3
+    rows[20] = _row(22, "partner 3")  # met before, at line 3
     rows[30] = _row(32, "partner 32", country="y" * 121, source_file="b.csv")
+    earlier: list[Place | None] = [None] * len(rows)
+    earlier[20] = Place("a.csv", 3, new=False)
 
-    assert _row_problems(rows, {}) == [
+    assert _row_problems(rows, earlier) == [
         "a.csv:12: coordinator_email is 321 characters long, at most 320 fit",
         "a.csv:22: same partner, programme and conclusion date as a.csv:3",
         "b.csv:32: country is 121 characters long, at most 120 fit",
@@ -119,20 +123,23 @@ _TEXT_WITH_BREAKS = st.lists(
 ).map("".join)
 
 
-@given(_TEXT_WITH_BREAKS)
-def test_lines_are_counted_as_splitlines_counts_them(text: str) -> None:
-    assert _count_lines(text) == len(text.splitlines())
-
-
-@given(_TEXT_WITH_BREAKS)
-def test_lines_are_cut_as_a_string_buffer_reads_them(text: str) -> None:
-    assert list(_physical_lines(text)) == list(io.StringIO(text, newline=""))
+@given(_TEXT_WITH_BREAKS, st.lists(st.integers(min_value=0), max_size=4))
+def test_lines_read_in_pieces_are_counted_as_splitlines_counts_them(
+    text: str, cuts: list[int]
+) -> None:
+    # A file is decoded a chunk at a time; a chunk may end anywhere, inside "\r\n" too.
+    counter = _LineCounter()
+    bounds = sorted({0, len(text), *(cut % (len(text) + 1) for cut in cuts)})
+    for start, end in itertools.pairwise(bounds):
+        counter.add(text[start:end])
+    assert counter.total() == len(text.splitlines())
 
 
 @given(
-    st.binary(max_size=200) | st.sampled_from([b"Do\xf0u Ba\xfekent", b"Gu\xf0mundsson \xe1 \xfe"])
+    st.binary(max_size=200) | st.sampled_from([b"Do\xf0u Ba\xfekent", b"Gu\xf0mundsson \xe1 \xfe"]),
+    st.integers(min_value=0),
 )
-def test_the_code_page_vote_counts_every_word(data: bytes) -> None:
+def test_the_code_page_vote_counts_every_word(data: bytes, cut: int) -> None:
     turkish = icelandic = 0
     for word in re.findall(rb"[A-Za-z\x80-\xff]{2,}", data):
         letters = set(word)
@@ -141,4 +148,6 @@ def test_the_code_page_vote_counts_every_word(data: bytes) -> None:
                 icelandic += 1
             else:
                 turkish += 1
-    assert _looks_turkish(data) == (turkish > icelandic)
+    # The bytes come in chunks: a word cut between two is still one word.
+    cut %= len(data) + 1
+    assert _looks_turkish([data[:cut], data[cut:]]) == (turkish > icelandic)
