@@ -1,7 +1,8 @@
 """Queries and writes on the database; every function takes the caller's Session.
 
 - `agreements`: supersession, listing agreements, agreement history.
-- `import_writes`: validated rows stored in batches.
+- `import_writes`: validated rows stored in batches (`import_plan` says what changes,
+  `import_identities` keeps the identities met in a temporary table).
 - `views`: agreements read as plain AgreementView values, streamed.
 - `ledger`: reminders decided, the messages that carry them, their delivery.
 - `outbox`: messages waiting or failed, for `outbox` and `status`; requeueing them.
