@@ -79,6 +79,12 @@ def _targets(results: Results) -> list[str]:
             f"| (a) import vs sqlite3 .import, N={found.size:,} | at most 10x | {value:.1f}x | "
             f"{_verdict(value, 10, at_most=True)} |"
         )
+    if found and found.importing:
+        value = found.importing.peak_rss_mb.median
+        rows.append(
+            f"| (a) peak RSS of import, N={found.size:,} | at most 200 MB | {value:.0f} MB | "
+            f"{_verdict(value, 200, at_most=True)} |"
+        )
     found = _largest(results, "sqlite", lambda s: s.selection is not None)
     if found and found.selection:
         value = ratio(found.selection.ours, found.selection.floor).median
@@ -111,6 +117,12 @@ def _targets(results: Results) -> list[str]:
             f"| (e) `reminder --help` vs `python -c pass` | at most 4x | {value:.1f}x | "
             f"{_verdict(value, 4, at_most=True)} |"
         )
+        for command, samples in results.startup.everyday.items():
+            value = ratio(samples, results.startup.sqlalchemy).median
+            rows.append(
+                f"| (e) `reminder {command}` on the sample vs `import sqlalchemy` | at most "
+                f"1.5x | {value:.2f}x | {_verdict(value, 1.5, at_most=True)} |"
+            )
     if results.idle is not None:
         value = results.idle.median
         rows.append(
@@ -229,6 +241,20 @@ def _startup(results: Results) -> list[str]:
         ("`reminder due` (empty database)", startup.due_empty),
     ):
         rows.append(f"| {label} | {samples.text()} | {ratio(samples, startup.python).text(2)} |")
+    rows += [
+        "",
+        "Everyday commands on the sample database (config.example.toml, "
+        "examples/agreements-2022.tsv imported):",
+        "",
+        '| command | wall time | ratio to `python -c "import sqlalchemy"` |',
+        "|---|---|---|",
+        f'| `python -c "import sqlalchemy"` | {startup.sqlalchemy.text()} | 1 |',
+    ]
+    for command, samples in startup.everyday.items():
+        rows.append(
+            f"| `reminder {command}` | {samples.text()} | "
+            f"{ratio(samples, startup.sqlalchemy).text(2)} |"
+        )
     return [*rows, ""]
 
 

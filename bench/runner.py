@@ -245,7 +245,9 @@ def _explain(results: Results, options: Options) -> None:
         "(d) `python -m reminder --config config-sqlite-N.toml run-once --as-of DAY` "
         "on the backlog day (empty ledger), then on the steady day after it; the peak RSS "
         "of each, read by bench.childrusage (getrusage(RUSAGE_CHILDREN) in a small parent)",
-        "(e) each a fresh `python` process, bytecode cached (PYTHONDONTWRITEBYTECODE unset)",
+        "(e) each a fresh `python` process, bytecode cached (PYTHONDONTWRITEBYTECODE unset); "
+        "the everyday commands with config.example.toml on a database holding "
+        'examples/agreements-2022.tsv, against `python -c "import sqlalchemy"`',
         f"PostgreSQL: {options.postgres_url or 'not measured'} "
         f"(sizes {', '.join(f'{s:,}' for s in options.postgres_sizes)}), a database "
         "created for the run and dropped after it",

@@ -4,7 +4,10 @@ Nothing is kept when any row is bad, unless the caller asks to skip bad rows; a 
 run reads and checks everything and keeps nothing (it writes inside the transaction
 it rolls back, so that it finds what a real import would). `open_tables` checks every
 file and header first; `import_tables` then writes the rows in batches while it reads
-them, so that an import holds a batch of rows at a time, not every row.
+them, so that an import holds a batch of rows at a time, not every row. A row with the
+identity of an earlier row of its file is a bad row (skipped with --skip-invalid); the
+identities met are kept by the store in the database, not here, except by a dry run
+that has no database.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from reminder import store
@@ -79,6 +82,7 @@ def open_tables(
                 sheet=sheet,
                 term_years=config.agreements.term_years,
                 default_programme=config.agreements.default_programme,
+                find_duplicates=False,  # `import_tables` does, in the database
             )
             tables.append(OpenTable(path, items, total))
     except BaseException:
@@ -112,7 +116,7 @@ def import_tables(
     report = IngestReport(files=[str(table.path) for table in tables], dry_run=dry_run)
     try:
         if database is None:
-            rows = sum(1 for _ in _rows(tables, report, progress))
+            rows = _count_without_database(tables, report, progress)
             _refuse_bad_rows(report, skip_invalid)
             report.rows_read = rows + len(report.problems)
             report.new = rows
@@ -122,17 +126,13 @@ def import_tables(
             rows = 0
             batch: list[AgreementInput] = []
             for row in _rows(tables, report, progress):
-                rows += 1
-                # Once a row is bad the import will be refused: read on, write no more.
-                if report.problems and not skip_invalid:
-                    continue
                 batch.append(row)
                 if len(batch) == IMPORT_BATCH_ROWS:
-                    batches.add(batch)
+                    rows += _add_batch(batches, batch, report, skip_invalid)
                     batch = []
+            rows += _add_batch(batches, batch, report, skip_invalid)
             report.rows_read = rows + len(report.problems)
             _refuse_bad_rows(report, skip_invalid)
-            batches.add(batch)
             outcome = batches.finish()
             if dry_run:
                 session.rollback()
@@ -142,6 +142,48 @@ def import_tables(
     report.new, report.updated = outcome.new, outcome.updated
     report.unchanged, report.superseded = outcome.unchanged, outcome.superseded
     return report
+
+
+def _add_batch(
+    batches: store.ImportInBatches,
+    batch: Sequence[AgreementInput],
+    report: IngestReport,
+    skip_invalid: bool,
+) -> int:
+    """Hand `batch` to the store, less the rows that repeat an earlier row of their file.
+
+    Those are added to the report's problems. Once any row is bad, and bad rows are not
+    skipped, the store only checks what follows (the import will be refused). Returns
+    the number of rows handed on.
+    """
+    earlier_places = batches.earlier_places(batch)
+    kept: list[AgreementInput] = []
+    for row, earlier in zip(batch, earlier_places, strict=True):
+        if earlier is not None and earlier.source_file == row.source_file:
+            report.problems.append(str(importer.duplicate_row(row, earlier.source_line)))
+        else:
+            kept.append(row)
+    batches.add(kept, write=skip_invalid or not report.problems)
+    return len(kept)
+
+
+def _count_without_database(
+    tables: Sequence[OpenTable], report: IngestReport, progress: ProgressCallback | None
+) -> int:
+    """Return the number of good rows of `tables`, adding the duplicates to the problems.
+
+    For a dry run with no database yet: the identities met are kept in memory.
+    """
+    first_line_of: dict[tuple[str, str, str, date], int] = {}
+    rows = 0
+    for row in _rows(tables, report, progress):
+        place = (row.source_file, row.partner_key, row.programme_key, row.concluded)
+        first_line = first_line_of.setdefault(place, row.source_line)
+        if first_line != row.source_line:
+            report.problems.append(str(importer.duplicate_row(row, first_line)))
+        else:
+            rows += 1
+    return rows
 
 
 def _rows(

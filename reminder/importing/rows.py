@@ -1,20 +1,18 @@
 """Tables (tsv/csv/xlsx) -> validated agreement rows, with FILE:LINE problems.
 
 No database and no printing: `iter_table` streams AgreementInput rows, RowProblems and
-TableWarnings; `read_table` gathers them into an ImportResult. A whole file that cannot be
-used raises InputError with one line naming the file. Line numbers are physical lines of
+TableWarnings (cells are read by `cells`, the header by `columns`); `read_table` gathers
+them into an ImportResult. A whole file that cannot be used raises InputError with one
+line naming the file. Line numbers are physical lines of
 the file (for a workbook, the sheet's row numbers), so the office can find them.
 """
 
 from __future__ import annotations
 
 import functools
-import html
-import re
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import cast
 
@@ -27,6 +25,8 @@ from reminder.domain.dates import (
 )
 from reminder.domain.records import AgreementInput, CountryMatch, Precision, UntilSource
 from reminder.errors import InputError
+from reminder.importing.cells import cell_text, clean, normalize_key, one_line, split_partner
+from reminder.importing.columns import NEEDED, Header, read_header
 from reminder.importing.tables import FORMATS, Row, open_table
 
 __all__ = [
@@ -35,39 +35,11 @@ __all__ = [
     "RowProblem",
     "TableWarning",
     "count_lines",
+    "duplicate_row",
     "iter_table",
     "normalize_key",
     "read_table",
 ]
-
-_HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "partner": ("university", "partner", "institution", "partner institution", "university name"),
-    "country": ("country",),
-    "concluded": ("conclusion date", "signed", "signed on", "start date", "date of signature"),
-    "effective_until": (
-        *("effective until", "valid until", "expiry date", "expiry", "end date", "expires"),
-    ),
-    "programme": ("programme", "program"),
-    "coordinator_email": (
-        *("coordinator", "coordinator email", "coordinator e-mail"),
-        *("contact email", "contact e-mail"),
-    ),
-    "notes": ("notes", "note", "remarks"),
-    # A running number, not data. "#" normalizes to the empty key, like a blank header.
-    "row_number": ("no", "#", "nr"),
-}
-_NEEDED = {"partner": "University", "country": "Country", "concluded": "Conclusion date"}
-
-_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
-# A name followed by one HTML element (or a line break) holding a remark about it.
-_TRAILING_FRAGMENT = re.compile(
-    r"(?P<name>[^<]*?)\s*(?:<(?P<tag>[A-Za-z][\w-]*)\b[^<>]*>(?P<inner>.*)</(?P=tag)\s*>"
-    r"|<br\s*/?>(?P<after_break>.*))\s*",
-    re.DOTALL | re.IGNORECASE,
-)
-_NON_ALPHANUMERIC = re.compile(r"[\W_]+")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +57,6 @@ class RowProblem:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.reason}"
-
-
-def one_line(text: str) -> str:
-    """Return `text` with line breaks and other control characters shown as escapes."""
-    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,43 +81,6 @@ class ImportResult:
     rows: list[AgreementInput] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class _Header:
-    line: int
-    columns: dict[str, int]
-    width: int
-    unknown: tuple[str, ...]
-
-
-def normalize_key(text: str) -> str:
-    """Return the identity form of a name: no accents, casefolded, punctuation as spaces.
-
-    "Doğu Akdeniz Üniversitesi" and "DOGU AKDENIZ UNIVERSITESI" give the same key.
-    """
-    if text.isascii():
-        # NFKD, the combining marks and the dotless i concern only non-ASCII text.
-        return " ".join(_NON_ALPHANUMERIC.sub(" ", text.lower()).split())
-    decomposed = unicodedata.normalize("NFKD", text)
-    # Combining marks are never ASCII, so only the non-ASCII characters are looked at: an
-    # import normalizes two keys per row, and most names are ASCII.
-    bare = _NON_ASCII.sub(_unless_combining, decomposed).casefold()
-    # NFKD leaves the Turkish dotless i alone, yet "Işık" and "ISIK" must meet.  # noqa: RUF003
-    dotted = bare.replace("\N{LATIN SMALL LETTER DOTLESS I}", "i")
-    return " ".join(_NON_ALPHANUMERIC.sub(" ", dotted).split())
-
-
-def _unless_combining(match: re.Match[str]) -> str:
-    """Return the matched character, or "" when it is a combining mark."""
-    return "" if unicodedata.combining(match[0]) else match[0]
-
-
-_HEADER_FIELDS = {
-    normalize_key(synonym): name
-    for name, synonyms in _HEADER_SYNONYMS.items()
-    for synonym in synonyms
-}
 
 
 def read_table(
@@ -186,6 +116,7 @@ def iter_table(
     sheet: str | None = None,
     term_years: int,
     default_programme: str,
+    find_duplicates: bool = True,
 ) -> Iterator[AgreementInput | RowProblem | TableWarning]:
     """Stream a table's rows, validated, in file order.
 
@@ -193,19 +124,28 @@ def iter_table(
     Blank lines, a footer ("Updated on ...") and a last line with a single filled cell are
     skipped. Every warning is yielded as a TableWarning just before its row; the row also
     carries its warning texts. Items carry their line, so with `count_lines` a caller can
-    show progress.
+    show progress. A row with the identity (partner, programme, conclusion date) of an
+    earlier row is a RowProblem (`duplicate_row`), found with every identity held in
+    memory; `find_duplicates=False` leaves that to the caller (the import does it in
+    the database, see `importing.pipeline`).
 
     Returns the iterator. Raises InputError at once when the file cannot be opened, is not a
     table or lacks a needed column.
     """
     table = open_table(path, fmt=fmt, sheet=sheet)
     try:
-        header = _read_header(str(path), table.rows)
+        header = read_header(str(path), table.rows)
     except InputError:
         table.rows.close()
         raise
     return _validated_rows(
-        str(path), header, table.rows, table.short_rows_are_padded, term_years, default_programme
+        str(path),
+        header,
+        table.rows,
+        table.short_rows_are_padded,
+        term_years,
+        default_programme,
+        first_line_of={} if find_duplicates else None,
     )
 
 
@@ -219,109 +159,45 @@ def count_lines(path: Path, *, fmt: str = "auto", sheet: str | None = None) -> i
     return table.line_count
 
 
-def _cell_text(value: object) -> str:
-    if type(value) is str:  # every cell of a text table: the common case, first
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        value = value.date()
-    if isinstance(value, date):
-        return format_partial(value, Precision.DAY)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _clean(text: str) -> str:
-    """Return display text: HTML tags dropped, entities decoded, whitespace collapsed."""
-    if "<" not in text:  # no tag to drop: most cells
-        return " ".join(html.unescape(text).split())
-    return " ".join(html.unescape(_TAG.sub(" ", text)).split())
-
-
 @functools.lru_cache(maxsize=4096)
 def _country_of(text: str) -> tuple[str, CountryLookup]:
     """Return the cleaned country cell text and what it matched.
 
     A table repeats a few hundred country texts: each is cleaned and looked up once.
     """
-    country = _clean(text)
+    country = clean(text)
     return country, lookup_country(country)
 
 
 @functools.lru_cache(maxsize=4096)
 def _programme_of(text: str, default_programme: str) -> tuple[str, str]:
     """Return the programme of a cell (the default when blank) and its key."""
-    programme = _clean(text) or default_programme
+    programme = clean(text) or default_programme
     return programme, normalize_key(programme)
-
-
-def _split_partner(text: str) -> tuple[str, str]:
-    """Return (partner name, note) where a trailing HTML fragment in the cell is the note.
-
-    The footnote asterisk that tied the fragment to the name is dropped with the tag.
-    """
-    if "<" not in text:  # the fragment is an HTML element: no "<", no fragment
-        return _clean(text), ""
-    match = _TRAILING_FRAGMENT.fullmatch(text.strip())
-    if match is None or not _clean(match["name"]):
-        return _clean(text), ""
-    inner = match["inner"] if match["inner"] is not None else match["after_break"]
-    return _clean(match["name"]), _clean(inner).lstrip("*† ")
-
-
-def _read_header(file: str, rows: Iterator[Row]) -> _Header:
-    """Return the first non-blank row as the header; raise InputError if it lacks columns."""
-    for line, cells in rows:
-        texts = [_clean(_cell_text(cell)) for cell in cells]
-        if any(texts):
-            return _map_header(file, line, texts)
-    raise InputError(f"{file}: no header row: the table has only blank lines")
-
-
-def _map_header(file: str, line: int, texts: list[str]) -> _Header:
-    columns: dict[str, int] = {}
-    unknown: list[str] = []
-    for index, text in enumerate(texts):
-        name = _HEADER_FIELDS.get(normalize_key(text))
-        if name is None:
-            if text:
-                unknown.append(text)
-        elif name in columns:
-            first = texts[columns[name]]
-            raise InputError(f"{file}:{line}: columns {first!r} and {text!r} mean the same")
-        elif name != "row_number":
-            columns[name] = index
-    missing = [
-        f"{name} (e.g. {example!r})" for name, example in _NEEDED.items() if name not in columns
-    ]
-    if missing:
-        found = ", ".join(repr(text) for text in texts if text)
-        raise InputError(
-            f"{file}:{line}: missing column(s) {', '.join(missing)}; the headers found: {found}"
-        )
-    return _Header(line, columns, len(texts), tuple(unknown))
 
 
 def _validated_rows(
     file: str,
-    header: _Header,
+    header: Header,
     rows: Iterator[Row],
     pads_short_rows: bool,
     term_years: int,
     default_programme: str,
+    *,
+    first_line_of: dict[tuple[str, str, date], int] | None,
 ) -> Iterator[AgreementInput | RowProblem | TableWarning]:
-    """Yield each data row after the header as a row or a problem, warnings first."""
+    """Yield each data row after the header as a row or a problem, warnings first.
+
+    `first_line_of` (the line of each identity met) finds duplicates; None: no check.
+    """
     if header.unknown:
         ignored = ", ".join(repr(name) for name in header.unknown)
         yield TableWarning(file, header.line, f"ignored unknown column(s): {ignored}")
-    first_line_of: dict[tuple[str, str, date], int] = {}
     single_cell_line: TableWarning | None = None
     for line, cells in rows:
         # A text table's cells are strings already; a workbook's are typed values.
         texts: Iterable[str] = (
-            map(_cell_text, cells) if pads_short_rows else cast("Sequence[str]", cells)
+            map(cell_text, cells) if pads_short_rows else cast("Sequence[str]", cells)
         )
         filled = [text for text in texts if text.strip()]
         if not filled or _is_footer(filled):
@@ -330,10 +206,10 @@ def _validated_rows(
             yield single_cell_line  # it was not the footer after all
             single_cell_line = None
         if len(filled) == 1:
-            text = f"skipped a line with a single filled cell ({_clean(filled[0])!r})"
+            text = f"skipped a line with a single filled cell ({clean(filled[0])!r})"
             single_cell_line = TableWarning(file, line, text)
             continue
-        if not pads_short_rows and len(cells) <= max(header.columns[name] for name in _NEEDED):
+        if not pads_short_rows and len(cells) <= max(header.columns[name] for name in NEEDED):
             yield RowProblem(
                 file, line, f"too few cells: {len(cells)} where the header has {header.width}"
             )
@@ -341,23 +217,27 @@ def _validated_rows(
         item = _build_row(file, line, header, cells, term_years, default_programme)
         if isinstance(item, AgreementInput):
             identity = (item.partner_key, item.programme_key, item.concluded)
-            if identity in first_line_of:
-                reason = (
-                    "the same partner, programme and conclusion date as line "
-                    f"{first_line_of[identity]}"
-                )
-                item = RowProblem(file, line, reason)
+            first_line = None if first_line_of is None else first_line_of.get(identity)
+            if first_line is not None:
+                item = duplicate_row(item, first_line)
             else:
-                first_line_of[identity] = line
+                if first_line_of is not None:
+                    first_line_of[identity] = line
                 for text in item.warnings:
                     yield TableWarning(file, line, text)
         yield item
 
 
+def duplicate_row(row: AgreementInput, first_line: int) -> RowProblem:
+    """Return the problem of `row`, whose identity the row at `first_line` of its file had."""
+    reason = f"the same partner, programme and conclusion date as line {first_line}"
+    return RowProblem(row.source_file, row.source_line, reason)
+
+
 def _build_row(
     file: str,
     line: int,
-    header: _Header,
+    header: Header,
     cells: Sequence[object],
     term_years: int,
     default_programme: str,
@@ -372,7 +252,7 @@ def _build_row(
 
     reasons: list[str] = []
     warnings: list[str] = []
-    partner, fragment_note = _split_partner(_cell_text(cell("partner")))
+    partner, fragment_note = split_partner(cell_text(cell("partner")))
     if not partner:
         reasons.append("the partner (university) is empty")
     date_reasons: list[str] = []
@@ -385,13 +265,13 @@ def _build_row(
         except ValueError as error:
             date_reasons.append(str(error))
     reasons.extend(date_reasons)
-    coordinator_email = _cell_text(cell("coordinator_email")).strip() or None
+    coordinator_email = cell_text(cell("coordinator_email")).strip() or None
     if coordinator_email is not None and not _is_email_address(coordinator_email):
         reasons.append(f"coordinator email {coordinator_email!r} is not one valid address")
     if reasons or concluded is None or resolved is None:
         return RowProblem(file, line, "; ".join(reasons))
 
-    country, found = _country_of(_cell_text(cell("country")))
+    country, found = _country_of(cell_text(cell("country")))
     if found.match is CountryMatch.APPROXIMATE:
         warnings.append(f"country {country!r} matched approximately to {found.code} ({found.name})")
     elif not country:
@@ -399,7 +279,7 @@ def _build_row(
     elif found.match is CountryMatch.UNKNOWN:
         warnings.append(f"country {country!r} is not a known country; kept without a code")
     if concluded.precision is not Precision.DAY:
-        written = _cell_text(cell("concluded")).strip()
+        written = cell_text(cell("concluded")).strip()
         counted_from = format_partial(concluded.earliest(), Precision.DAY)
         warning = f"conclusion date {written} is not a full date; counting from {counted_from}"
         if resolved.source is not UntilSource.GIVEN:
@@ -410,8 +290,8 @@ def _build_row(
         warnings.append(f"effective-until {until} has no day; using {day_used}")
     if resolved.warning is not None:
         warnings.append(resolved.warning)
-    programme, programme_key = _programme_of(_cell_text(cell("programme")), default_programme)
-    notes = "; ".join(note for note in (_clean(_cell_text(cell("notes"))), fragment_note) if note)
+    programme, programme_key = _programme_of(cell_text(cell("programme")), default_programme)
+    notes = "; ".join(note for note in (clean(cell_text(cell("notes"))), fragment_note) if note)
     return AgreementInput(
         partner=partner,
         partner_key=normalize_key(partner),
@@ -442,7 +322,7 @@ def _read_date(
     value: object, label: str, reasons: list[str], *, required: bool
 ) -> PartialDate | None:
     """Return the cell as a PartialDate or None; add a reason when invalid or missing."""
-    if not _cell_text(value).strip():
+    if not cell_text(value).strip():
         if required:
             reasons.append(f"the {label} is empty")
         return None

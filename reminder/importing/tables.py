@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
+import itertools
 import re
 import zipfile
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree.ElementTree import ParseError
@@ -45,10 +45,12 @@ _CONTROL_BYTES = frozenset(set(range(32)) - set(b"\t\n\r\f\v"))
 _TURKISH_OR_ICELANDIC = frozenset(b"\xd0\xdd\xde\xf0\xfd\xfe")
 _ICELANDIC_COMPANIONS = frozenset(b"\xe1\xe9\xed\xf3\xfa\xe6\xc1\xc9\xcd\xd3\xda\xc6")
 _WORD_BYTES = re.compile(rb"[A-Za-z\x80-\xff]{2,}")
+_TRAILING_WORD_BYTES = re.compile(rb"[A-Za-z\x80-\xff]+\Z")
 # What str.splitlines() splits at.
 _LINE_BREAK = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
-# A line as io.StringIO(newline="") reads it: up to and with \n, \r or \r\n, or the rest.
-_PHYSICAL_LINE = re.compile("[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+# Bytes read at a time: the start of a file (for its kind), then the rest in chunks.
+_HEAD_BYTES = 64 * 1024
+_CHUNK_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,38 +72,45 @@ def open_table(path: Path, *, fmt: str = "auto", sheet: str | None = None) -> Ra
 
     auto goes by the extension (.tsv/.tab, .csv, .xlsx/.xlsm); any other extension is
     sniffed from the first non-blank line (tab, then comma or semicolon), and a zip archive
-    is read as a workbook. A text file is read into memory once (agreement tables are
-    small); its rows, like a workbook's, are produced one at a time.
+    is read as a workbook. A text file is read through once, a chunk at a time, to find
+    its encoding and count its lines; its rows, like a workbook's, are then read one at
+    a time: the whole text is never held.
 
     Returns the RawTable. Raises InputError, naming the file, when it is missing,
     unreadable, empty, not a table, not decodable, or lacks the sheet.
     """
     if fmt not in FORMATS:
         raise InputError(f"unknown table format {fmt!r}: use one of {', '.join(FORMATS)}")
-    data = _read_bytes(path)
-    kind = _detect_format(path, data, fmt)
+    head = _read_head(path)
+    kind = _detect_format(path, head, fmt)
     if kind == "xlsx":
-        rows, row_count = _xlsx_rows(path, data, sheet)
+        rows, row_count = _xlsx_rows(path, sheet)
         return RawTable(rows, row_count, short_rows_are_padded=True)
     if sheet is not None:
         raise InputError(f"{path}: a sheet can only be chosen in an .xlsx workbook")
-    text = decode_text(str(path), data)
-    rows = _text_rows(path, text, _sniff_delimiter(text, kind))
-    return RawTable(rows, _count_lines(text), short_rows_are_padded=False)
+    encoding, line_count = detect_encoding(path, head)
+    delimiter = _sniff_delimiter(path, encoding, kind)
+    return RawTable(_text_rows(path, encoding, delimiter), line_count, short_rows_are_padded=False)
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_head(path: Path) -> bytes:
+    """Return the first bytes of the file; raise InputError if it is missing or blank."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            head = file.read(_HEAD_BYTES)
+            # A file is empty when it holds nothing but whitespace, to its end.
+            blank = not head.strip()
+            while blank and (chunk := file.read(_CHUNK_BYTES)):
+                blank = not chunk.strip()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a directory, not a table") from None
     except OSError as error:
         raise InputError(f"{path}: cannot read the file: {error.strerror or error}") from None
-    if not data.strip():
+    if blank:
         raise InputError(f"{path}: the file is empty")
-    return data
+    return head
 
 
 def _detect_format(path: Path, data: bytes, fmt: str) -> str:
@@ -119,103 +128,156 @@ def _detect_format(path: Path, data: bytes, fmt: str) -> str:
     return guess
 
 
-def decode_text(file: str, data: bytes) -> str:
-    """Return the text of a table file's bytes, detecting the encoding.
+def detect_encoding(path: Path, head: bytes) -> tuple[str, int]:
+    """Return the encoding of a text table and its number of lines (as splitlines counts).
 
-    UTF-16 with a BOM (Excel's "Unicode text"), UTF-8 with or without a BOM, else
-    Windows-1254 or Windows-1252 as `_looks_turkish` decides. Raises InputError naming
-    `file` when the bytes are binary or fit none of these encodings.
+    `head` is the start of the file. UTF-16 with a BOM (Excel's "Unicode text"), UTF-8
+    with or without a BOM, else Windows-1254 or Windows-1252 as `_looks_turkish` decides.
+    The file is read in chunks, never whole. Raises InputError naming the file when the
+    bytes are binary or fit none of these encodings.
     """
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encodings: tuple[str, ...] = ("utf-16",)
     else:
-        sample = data[:8192]
+        sample = head[:8192]
         control_count = sum(byte in _CONTROL_BYTES for byte in sample)
         if b"\x00" in sample or control_count > len(sample) // 100:
-            raise InputError(f"{file}: not a table: the file holds binary data, not text")
-        try:
-            return data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            pass
+            raise InputError(f"{path}: not a table: the file holds binary data, not text")
+        line_count = _decoded_line_count(path, "utf-8-sig")
+        if line_count is not None:
+            return "utf-8-sig", line_count
         # Only now is the code page worth guessing: the vote reads every word.
-        turkish = _looks_turkish(data)
+        turkish = _looks_turkish(_chunks(path))
         encodings = ("cp1254", "cp1252") if turkish else ("cp1252", "cp1254")
     for encoding in encodings:
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise InputError(f"{file}: cannot decode the text as UTF-8, Windows-1254 or Windows-1252")
+        line_count = _decoded_line_count(path, encoding)
+        if line_count is not None:
+            return encoding, line_count
+    raise InputError(f"{path}: cannot decode the text as UTF-8, Windows-1254 or Windows-1252")
 
 
-def _looks_turkish(data: bytes) -> bool:
+def _chunks(path: Path) -> Iterator[bytes]:
+    """Yield the bytes of the file a chunk at a time."""
+    with path.open("rb") as file:
+        while chunk := file.read(_CHUNK_BYTES):
+            yield chunk
+
+
+def _decoded_line_count(path: Path, encoding: str) -> int | None:
+    """Return the file's number of lines decoded as `encoding`, None if it does not decode."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    counter = _LineCounter()
+    try:
+        for chunk in _chunks(path):
+            counter.add(decoder.decode(chunk))
+        counter.add(decoder.decode(b"", final=True))
+    except UnicodeDecodeError:
+        return None
+    return counter.total()
+
+
+class _LineCounter:
+    """Counts the lines of a text given in pieces, as len(text.splitlines()) would."""
+
+    def __init__(self) -> None:
+        self._breaks = 0
+        self._last = ""  # the last character seen
+
+    def add(self, text: str) -> None:
+        """Count the line breaks of the next piece of the text."""
+        if not text:
+            return
+        self._breaks += sum(1 for _ in _LINE_BREAK.finditer(text))
+        if self._last == "\r" and text[0] == "\n":
+            self._breaks -= 1  # one \r\n, cut in two by the pieces
+        self._last = text[-1]
+
+    def total(self) -> int:
+        """Return the number of lines: the breaks, and a last line without one."""
+        return self._breaks + (1 if self._last and not _LINE_BREAK.fullmatch(self._last) else 0)
+
+
+def _looks_turkish(chunks: Iterable[bytes]) -> bool:
     """Guess whether non-UTF-8 bytes are Windows-1254 (Turkish) rather than Windows-1252.
 
     Each word holding one of the six bytes the code pages disagree on votes: Icelandic when
     the word also has á é í ó ú or æ, Turkish otherwise ("Doğu", "Başkent"). Turkish wins
     a majority; with no such word the pages decode alike and Windows-1252 is used. An
     Icelandic word without those vowels ("Guðmundsson") is misread as Turkish.
+    `chunks` are the bytes in order; a word cut between two chunks is read whole.
     """
     turkish_votes = icelandic_votes = 0
-    # One word at a time: a list of every word of a large file would weigh more than it.
-    for match in _WORD_BYTES.finditer(data):
-        word = match.group()
-        if _TURKISH_OR_ICELANDIC.isdisjoint(word):
-            continue
-        if _ICELANDIC_COMPANIONS.isdisjoint(word):
-            turkish_votes += 1
-        else:
-            icelandic_votes += 1
+    carried = b""
+    for chunk in itertools.chain(chunks, [b""]):
+        data = carried + chunk
+        # The last word may go on in the next chunk: keep it for then (at the end, the
+        # empty chunk, nothing goes on).
+        cut = len(data) if not chunk else _last_word_start(data)
+        carried = data[cut:]
+        for match in _WORD_BYTES.finditer(data, 0, cut):
+            word = match.group()
+            if _TURKISH_OR_ICELANDIC.isdisjoint(word):
+                continue
+            if _ICELANDIC_COMPANIONS.isdisjoint(word):
+                turkish_votes += 1
+            else:
+                icelandic_votes += 1
     return turkish_votes > icelandic_votes
 
 
-def _sniff_delimiter(text: str, kind: str) -> str:
+def _last_word_start(data: bytes) -> int:
+    """Return where the word-bytes that end `data` begin (len(data) if none do)."""
+    match = _TRAILING_WORD_BYTES.search(data)
+    return match.start() if match is not None else len(data)
+
+
+def _sniff_delimiter(path: Path, encoding: str, kind: str) -> str:
     """Return the delimiter used most in the first non-blank line among those `kind` allows."""
     candidates = {"tsv": "\t", "csv": ",;", "sniff": "\t,;"}[kind]
-    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    with path.open(encoding=encoding, newline="") as file:
+        first_line = next((line for line in file if line.strip()), "")
     return max(candidates, key=first_line.count)
 
 
-def _count_lines(text: str) -> int:
-    """Return len(text.splitlines()) without building the list of lines."""
-    breaks = sum(1 for _ in _LINE_BREAK.finditer(text))
-    return breaks + (1 if text and _LINE_BREAK.fullmatch(text[-1]) is None else 0)
+def _text_rows(path: Path, encoding: str, delimiter: str) -> Rows:
+    """Yield (line, cells) of a text table, reading it a line at a time.
 
-
-def _physical_lines(text: str) -> Iterator[str]:
-    """Yield the lines of `text` with their endings, as io.StringIO(text, newline="") does.
-
-    A line ends at \\n, \\r or \\r\\n. The lines are cut from `text` one at a time: a
-    StringIO would hold a copy of the whole text, four bytes per character.
+    The file is read with newline="": a line ends at \\n, \\r or \\r\\n, and a line break
+    inside a quoted cell stays in the cell, as the csv module expects.
     """
-    for match in _PHYSICAL_LINE.finditer(text):
-        yield match.group()
+    with path.open(encoding=encoding, newline="") as file:
+        reader = csv.reader(file, delimiter=delimiter)
+        line = 1
+        try:
+            for cells in reader:
+                yield line, cells
+                line = reader.line_num + 1
+        except csv.Error as error:
+            raise InputError(f"{path}:{line}: cannot split the line into cells: {error}") from None
 
 
-def _text_rows(path: Path, text: str, delimiter: str) -> Rows:
-    reader = csv.reader(_physical_lines(text), delimiter=delimiter)
-    line = 1
+def _xlsx_rows(path: Path, sheet: str | None) -> tuple[Rows, int]:
+    # A file, not its name: openpyxl refuses a name without a workbook's extension. The
+    # rows are read lazily from it, so it stays open until they are read or refused.
+    file = path.open("rb")
     try:
-        for cells in reader:
-            yield line, cells
-            line = reader.line_num + 1
-    except csv.Error as error:
-        raise InputError(f"{path}:{line}: cannot split the line into cells: {error}") from None
-
-
-def _xlsx_rows(path: Path, data: bytes, sheet: str | None) -> tuple[Rows, int]:
-    try:
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        workbook = openpyxl.load_workbook(file, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as error:
+        file.close()
         raise InputError(f"{path}: not a readable .xlsx workbook: {error}") from None
+
+    def close() -> None:
+        workbook.close()
+        file.close()
+
     worksheets = {worksheet.title: worksheet for worksheet in workbook.worksheets}
     if not worksheets:
-        workbook.close()
+        close()
         raise InputError(f"{path}: the workbook has no worksheet")
     if sheet is None:
         sheet = next(iter(worksheets))
     if sheet not in worksheets:
-        workbook.close()
+        close()
         names = ", ".join(repr(name) for name in worksheets)
         raise InputError(f"{path}: no sheet named {sheet!r}; the sheets are {names}")
     worksheet = worksheets[sheet]
@@ -231,6 +293,6 @@ def _xlsx_rows(path: Path, data: bytes, sheet: str | None) -> tuple[Rows, int]:
             # The sheet is read lazily: damage past its start shows only now.
             raise InputError(f"{path}: sheet {sheet!r} cannot be read: {error}") from None
         finally:
-            workbook.close()
+            close()
 
     return rows(), row_count

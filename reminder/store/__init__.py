@@ -1,15 +1,17 @@
 """Queries and writes on the database; every function takes the caller's Session.
 
 - `agreements`: supersession, listing agreements, agreement history.
-- `importing`: validated rows stored in batches (through `driver_writes`).
+- `import_writes`: validated rows stored in batches (`import_plan` says what changes,
+  `import_identities` keeps the identities met in a temporary table).
 - `views`: agreements read as plain AgreementView values, streamed.
-- `ledger`: reminders decided, the messages that carry them, their delivery, job runs.
-- `workflow`: renew, amend, retire, reinstate, snooze.
-- `record`: an agreement's whole record for `show`; calendar events a change replaced.
-- `runs`: job runs, service instances and the server lock, for `serve`, `status`, `health`.
+- `ledger`: reminders decided, the messages that carry them, their delivery.
+- `outbox`: messages waiting or failed, for `outbox` and `status`; requeueing them.
+- `renewals`: renew, amend, retire, reinstate, snooze.
+- `agreement_record`: an agreement's whole record for `show`; calendar events a change replaced.
+- `job_runs`: job runs, service instances and the server lock, for `serve`, `status`, `health`.
 
-Time is passed in (`now`), never read from the clock. This package, `models` and `db`
-are the only places that import SQLAlchemy.
+Time is passed in (`now`), never read from the clock. This package (with `models`,
+`database` and the migrations) is the only place that imports SQLAlchemy and Alembic.
 """
 
 from reminder.store.agreement_record import (
@@ -34,6 +36,7 @@ from reminder.store.job_runs import (
     InstanceView,
     JobRunView,
     ServerLock,
+    finish_job_run,
     last_finished_run,
     last_job_run,
     last_successful_run,
@@ -45,27 +48,23 @@ from reminder.store.job_runs import (
     record_heartbeat,
     remove_instance,
     server_lock,
+    start_job_run,
 )
 from reminder.store.ledger import (
     Attempt,
     AttemptOutcome,
     ClaimedMessage,
     LedgerKey,
-    OutboxEntry,
     PlannedMessage,
     claim_message,
     claim_next_message,
     existing_dedup_keys,
-    finish_job_run,
-    message_counts,
-    outbox_entries,
     ready_message_ids,
     record_attempt,
     record_plan,
-    requeue_failed,
     retry_delay,
-    start_job_run,
 )
+from reminder.store.outbox import OutboxEntry, message_counts, outbox_entries, requeue_failed
 from reminder.store.renewals import (
     Amendment,
     Reinstatement,

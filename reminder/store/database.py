@@ -2,28 +2,28 @@
 
 SQLite (embedded, the default), PostgreSQL and MariaDB/MySQL are supported. The Alembic
 scripts live inside the package, so an installed copy can migrate its own database.
+Alembic is imported only to migrate: checking the schema's revision, which every
+command does, reads it with a plain query (see `revisions`).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
 
 from reminder.errors import StoreError
+from reminder.store.revisions import database_revision, head_revision, known_revisions
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -158,13 +158,11 @@ class Database:
         Raises StoreError if the database cannot be reached.
         """
         with self._translate_errors(), self._reading_engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return database_revision(connection)
 
     def head_revision(self) -> str:
         """Return the schema revision this version of the program needs."""
-        head = _scripts().get_current_head()
-        assert head is not None, "the migrations folder has no revisions"
-        return head
+        return head_revision()
 
     def needs_upgrade(self) -> bool:
         """Return whether the schema is older than the one this program needs.
@@ -183,8 +181,7 @@ class Database:
         head = self.head_revision()
         if current == head:
             return
-        known = {script.revision for script in _scripts().walk_revisions()}
-        if current is not None and current not in known:
+        if current is not None and current not in known_revisions():
             raise StoreError(
                 f"database at {self.display_url} is at revision {current}, which this "
                 "version of reminder does not know: install a newer reminder"
@@ -201,6 +198,8 @@ class Database:
 
         Raises StoreError if the database cannot be reached or the migration fails.
         """
+        from alembic import command
+
         logger.info("upgrading the database at %s to %s", self.display_url, revision)
         self._run_migration(command.upgrade, revision)
 
@@ -209,6 +208,8 @@ class Database:
 
         Raises StoreError if the database cannot be reached or the migration fails.
         """
+        from alembic import command
+
         logger.info("downgrading the database at %s to %s", self.display_url, revision)
         self._run_migration(command.downgrade, revision)
 
@@ -228,6 +229,8 @@ class Database:
         self.close()
 
     def _run_migration(self, step: Callable[[Config, str], None], revision: str) -> None:
+        from alembic.util import CommandError
+
         with self._translate_errors(), self._engine.begin() as connection:
             try:
                 step(alembic_config(connection), revision)
@@ -254,17 +257,13 @@ def alembic_config(connection: Connection | None = None) -> Config:
     write a new revision, on a database at the newest one:
     `alembic.command.revision(alembic_config(connection), "what", autogenerate=True)`.
     """
+    from alembic.config import Config
+
     config = Config()
     # Alembic interpolates "%" in option values.
     config.set_main_option("script_location", str(MIGRATIONS_FOLDER).replace("%", "%%"))
     config.attributes["connection"] = connection
     return config
-
-
-@functools.cache
-def _scripts() -> ScriptDirectory:
-    """Return the packaged migration scripts (read once: they do not change at run time)."""
-    return ScriptDirectory.from_config(alembic_config())
 
 
 def _is_sqlite_file(url: URL) -> bool:

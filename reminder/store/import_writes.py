@@ -3,23 +3,22 @@
 An import may hold any number of rows: `ImportInBatches` writes them a batch at a time
 in the caller's transaction, keeping between batches only what identifies the rows met,
 and redoes supersession (rules in `agreements`) once at the end; `apply_import` is one
-batch of it. The writes go to the driver through `driver_writes`.
+batch of it. The writes are SQLAlchemy's `insert()` and `update()`, each executed
+with a list of parameter sets (an "insertmanyvalues" batch, an executemany).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from operator import attrgetter
-from typing import Any
 
-from sqlalchemy import RowMapping, select, update
+from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.orm import Session
 
-from reminder.domain.records import AgreementInput, Lifecycle
+from reminder.domain.records import AgreementInput
 from reminder.errors import InputError
 from reminder.store.agreements import (
     Identity,
@@ -30,63 +29,24 @@ from reminder.store.agreements import (
     require_aware,
     supersede,
 )
-from reminder.store.driver_writes import insert_rows
+from reminder.store.import_identities import ImportIdentities, Place
+from reminder.store.import_plan import (
+    IMPORTED_COLUMNS,
+    NEW_AGREEMENT_COLUMNS,
+    PROVENANCE_FIELDS,
+    STORED_FIELDS,
+    Writes,
+    identity_of,
+    plan_writes,
+)
 from reminder.store.models import AGREEMENT_STRING_LENGTHS, Agreement, EventAction
 
 # Partners whose agreements are loaded with one query; a thousand bound parameters fit
 # every database's limit, and all agreements of a partner land in the same chunk.
 IMPORT_CHUNK_PARTNERS = 1000
 
+
 # Fields compared on import; a difference in any of them makes the agreement "updated".
-_COMPARED_FIELDS = (
-    "partner",
-    "country",
-    "country_code",
-    "country_match",
-    "programme",
-    "notes",
-    "concluded_precision",
-    "effective_until",
-    "effective_until_source",
-    "approximate",
-    "coordinator_email",
-    "data_warnings",
-)
-_PROVENANCE_FIELDS = ("source_file", "source_line")
-# The columns an import fills, in the order of `_imported_row`.
-_IMPORTED_COLUMNS = (
-    "partner",
-    "partner_key",
-    "country",
-    "country_code",
-    "country_match",
-    "programme",
-    "programme_key",
-    "notes",
-    "concluded",
-    "concluded_precision",
-    "effective_until",
-    "effective_until_source",
-    "approximate",
-    "coordinator_email",
-    "source_file",
-    "source_line",
-    "data_warnings",
-)
-# A new agreement: the imported columns, then these (see `_plan_writes`).
-_NEW_AGREEMENT_COLUMNS = (*_IMPORTED_COLUMNS, "lifecycle", "created_at", "updated_at")
-_STORED_FIELDS = (
-    "id",
-    "partner_key",
-    "programme_key",
-    "concluded",
-    *_COMPARED_FIELDS,
-    *_PROVENANCE_FIELDS,
-)
-# Free-text fields: an event says that they changed, not what they hold.
-_TEXT_FIELDS = frozenset({"partner", "country", "programme", "notes", "data_warnings"})
-
-
 @dataclass(frozen=True, slots=True)
 class ImportOutcome:
     """What an import changed.
@@ -128,7 +88,8 @@ class ImportInBatches:
     agreement gets an event by `actor` at `now`. Supersession is redone once, by
     `finish`, for each partner and programme that had a row (see `resupersede`).
     New agreements get their ids in the order of the batches, each sorted by file and
-    line. Only the identities met, with their file and line, are kept between batches.
+    line. Only the identities met, with their file and line, are kept between batches,
+    in a temporary table of the transaction (see `import_identities`).
 
     The writes are bulk statements: Agreement objects already loaded in `session` are
     not refreshed by them. All or nothing is the caller's: everything is written in
@@ -142,25 +103,52 @@ class ImportInBatches:
         self._session = session
         self._now = now
         self._actor = actor
-        # Every identity met, in table order, with its (file, line, new): duplicates
-        # across batches are found here, and `finish` takes from it the partners and
-        # programmes to look at and the new agreements to record an event for.
-        self._first_seen: dict[Identity, tuple[str, int, bool]] = {}
+        # Every identity met, in table order, with its file, line and whether it is new:
+        # duplicates across batches are found there, and `finish` takes from it the
+        # partners and programmes to look at and the new agreements to record an event for.
+        self._identities = ImportIdentities(session)
         self._tally: dict[str, int] = defaultdict(int)
         self._problems: list[str] = []
         # Into an empty table (a first import) every row is new: no need to look for
         # stored agreements batch after batch. Known at the first batch.
         self._table_was_empty: bool | None = None
 
-    def add(self, rows: Sequence[AgreementInput]) -> None:
-        """Check `rows` and, while no batch had a problem, write them.
+    def add(self, rows: Sequence[AgreementInput], *, write: bool = True) -> None:
+        """Check `rows` and, while no batch had a problem (and `write`), write them.
 
         Once a problem is found nothing more is written (the transaction is to be
         rolled back), but later rows are still checked so that `finish` names them all.
+        A caller that found problems of its own passes write=False for the same reason.
         """
-        self._problems += _row_problems(rows, self._first_seen)
-        if self._problems:
-            return
+        identities = [(identity_of(row), row.source_file, row.source_line) for row in rows]
+        earlier = self._identities.earlier_places(identities)
+        self._problems += _row_problems(rows, earlier)
+        first_met = [
+            identity for identity, place in zip(identities, earlier, strict=True) if place is None
+        ]
+        new: set[Identity] = set()
+        if write and not self._problems:
+            new = self._write(rows)
+        self._identities.remember(
+            [
+                (identity, Place(source_file, source_line, identity in new))
+                for identity, source_file, source_line in first_met
+            ]
+        )
+
+    def earlier_places(self, rows: Sequence[AgreementInput]) -> list[Place | None]:
+        """Return, for each of `rows`, where an earlier row of the import had its identity.
+
+        None for a row whose identity is met for the first time; a duplicate within
+        `rows` is named too. Reads only: `add` checks again.
+        """
+        return self._identities.earlier_places(
+            [(identity_of(row), row.source_file, row.source_line) for row in rows]
+        )
+
+    def _write(self, rows: Sequence[AgreementInput]) -> set[Identity]:
+        """Write `rows`, whose identities are all different; return those of new agreements."""
+        new: set[Identity] = set()
         if self._table_was_empty is None:
             self._table_was_empty = self._session.scalar(select(Agreement.id).limit(1)) is None
         rows_by_partner: dict[str, list[AgreementInput]] = defaultdict(list)
@@ -179,10 +167,9 @@ class ImportInBatches:
                 nothing_stored=self._table_was_empty,
             )
             # Their ids are read by `finish`, which loads these agreements anyway.
-            for identity, _ in writes.new_events:
-                source_file, source_line, _ = self._first_seen[identity]
-                self._first_seen[identity] = (source_file, source_line, True)
+            new.update(identity for identity, _ in writes.new_events)
             record_events(self._session, writes.events, now=self._now, actor=self._actor)
+        return new
 
     def finish(self) -> ImportOutcome:
         """Redo supersession for every partner and programme the batches had rows of.
@@ -196,14 +183,15 @@ class ImportInBatches:
         # The identities are taken in table order, a thousand partners at a time. A
         # partner met again in a later chunk is looked at again, and finds its groups
         # already settled: every row was written before this pass.
-        chunk: dict[str, list[Identity]] = defaultdict(list)
-        for identity in self._first_seen:
+        chunk: dict[str, list[tuple[Identity, Place]]] = defaultdict(list)
+        for identity, place in self._identities.in_table_order():
             if identity[0] not in chunk and len(chunk) == IMPORT_CHUNK_PARTNERS:
                 self._finish_chunk(chunk)
                 chunk = defaultdict(list)
-            chunk[identity[0]].append(identity)
+            chunk[identity[0]].append((identity, place))
         if chunk:
             self._finish_chunk(chunk)
+        self._identities.drop()
         return ImportOutcome(
             new=self._tally["new"],
             updated=self._tally["updated"],
@@ -212,17 +200,18 @@ class ImportInBatches:
             current_again=self._tally["current_again"],
         )
 
-    def _finish_chunk(self, identities_by_partner: Mapping[str, Sequence[Identity]]) -> None:
+    def _finish_chunk(
+        self, identities_by_partner: Mapping[str, Sequence[tuple[Identity, Place]]]
+    ) -> None:
         """Record the imported events and redo supersession for these identities."""
         members = load_members(self._session, list(identities_by_partner))
         events: list[tuple[int, EventAction, str]] = []
         touched: set[tuple[str, str]] = set()
         for identities in identities_by_partner.values():
-            for identity in identities:
+            for identity, place in identities:
                 touched.add(identity[:2])
-                source_file, source_line, new = self._first_seen[identity]
-                if new:
-                    details = f"from {source_file}:{source_line}"
+                if place.new:
+                    details = f"from {place.source_file}:{place.source_line}"
                     events.append((members[identity].id, EventAction.IMPORTED, details))
         changes = supersede(self._session, members, touched, now=self._now)
         self._tally["superseded"] += sum(change.newly_superseded for change in changes)
@@ -239,20 +228,24 @@ def _write_chunk(
     now: datetime,
     tally: dict[str, int],
     nothing_stored: bool = False,
-) -> _Writes:
+) -> Writes:
     """Insert and update the agreements of `rows` (all the rows of `partner_keys`).
 
     `nothing_stored` says that no agreement of `partner_keys` is stored yet.
     Returns the writes, whose events are not recorded yet. Adds to `tally`.
     """
     stored = {} if nothing_stored else _load_stored(session, partner_keys)
-    writes = _plan_writes(rows, stored, now)
+    writes = plan_writes(rows, stored, now)
     # New agreements get their ids in table order, so row 1 of a fresh import is id 1
     # (within a chunk of partners; across the batches when a batch holds no more rows
     # than a chunk holds partners): people quote ids from the listing next to their table.
-    source_file, source_line = (_IMPORTED_COLUMNS.index(name) for name in _PROVENANCE_FIELDS)
+    source_file, source_line = (IMPORTED_COLUMNS.index(name) for name in PROVENANCE_FIELDS)
     writes.new_rows.sort(key=lambda values: (values[source_file], values[source_line]))
-    insert_rows(session, Agreement.__table__, _NEW_AGREEMENT_COLUMNS, writes.new_rows)
+    if writes.new_rows:
+        session.execute(
+            insert(Agreement.__table__),
+            [dict(zip(NEW_AGREEMENT_COLUMNS, values, strict=True)) for values in writes.new_rows],
+        )
     # Each statement gets parameter sets with the same keys, so it runs as one batch.
     for statement, parameters in (
         (update(Agreement), writes.updated_rows),
@@ -266,53 +259,10 @@ def _write_chunk(
     return writes
 
 
-@dataclass(slots=True)
-class _Writes:
-    """The statements an import chunk needs, as parameter sets."""
-
-    # Values in _NEW_AGREEMENT_COLUMNS order.
-    new_rows: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
-    updated_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    moved_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # provenance only
-    # Events of new agreements, whose ids are known only once they are inserted.
-    new_events: list[tuple[Identity, str]] = dataclasses.field(default_factory=list)
-    events: list[tuple[int, EventAction, str]] = dataclasses.field(default_factory=list)
-
-
-def _plan_writes(
-    rows: Sequence[AgreementInput], stored: Mapping[Identity, RowMapping], now: datetime
-) -> _Writes:
-    """Return the inserts, updates and events that bring `stored` in line with `rows`."""
-    writes = _Writes()
-    for row in rows:
-        provenance = f"from {row.source_file}:{row.source_line}"
-        identity = _identity(row)
-        existing = stored.get(identity)
-        if existing is None:
-            writes.new_rows.append((*_imported_row(row), Lifecycle.ACTIVE, now, now))
-            writes.new_events.append((identity, provenance))
-            continue
-        imported = _imported_values(row)
-        differences = _differences(existing, imported)
-        if differences:
-            writes.updated_rows.append(
-                {name: imported[name] for name in _COMPARED_FIELDS + _PROVENANCE_FIELDS}
-                | {"id": existing["id"], "updated_at": now}
-            )
-            writes.events.append(
-                (existing["id"], EventAction.UPDATED, f"{differences}; {provenance}")
-            )
-        elif any(existing[name] != imported[name] for name in _PROVENANCE_FIELDS):
-            writes.moved_rows.append(
-                {name: imported[name] for name in _PROVENANCE_FIELDS} | {"id": existing["id"]}
-            )
-    return writes
-
-
 def _load_stored(session: Session, partner_keys: Sequence[str]) -> dict[Identity, RowMapping]:
     """Return the imported fields of every agreement of `partner_keys`, by identity."""
     result = session.execute(
-        select(*(getattr(Agreement, field) for field in _STORED_FIELDS)).where(
+        select(*(getattr(Agreement, field) for field in STORED_FIELDS)).where(
             partner_key_in(partner_keys)
         )
     )
@@ -322,56 +272,10 @@ def _load_stored(session: Session, partner_keys: Sequence[str]) -> dict[Identity
     }
 
 
-def _differences(stored: RowMapping, imported: Mapping[str, Any]) -> str:
-    """Return what differs between stored and imported values, "" if nothing does."""
-    differences: list[str] = []
-    for field in _COMPARED_FIELDS:
-        old_value, new_value = stored[field], imported[field]
-        if old_value == new_value:
-            continue
-        if field in _TEXT_FIELDS:
-            differences.append(f"{field} changed")
-        else:
-            differences.append(f"{field} {_shown(old_value)} -> {_shown(new_value)}")
-    return ", ".join(differences)
-
-
-def _imported_values(row: AgreementInput) -> dict[str, Any]:
-    """Return the column values of an agreement as `row` gives them, by column name."""
-    return dict(zip(_IMPORTED_COLUMNS, _imported_row(row), strict=True))
-
-
-def _imported_row(row: AgreementInput) -> tuple[Any, ...]:
-    """Return the column values of an agreement as `row` gives them, _IMPORTED_COLUMNS."""
-    return (
-        row.partner,
-        row.partner_key,
-        row.country,
-        row.country_code,
-        row.country_match,
-        row.programme,
-        row.programme_key,
-        row.notes,
-        row.concluded,
-        row.concluded_precision,
-        row.effective_until,
-        row.effective_until_source,
-        row.approximate,
-        row.coordinator_email,
-        row.source_file,
-        row.source_line,
-        # One warning per line, so a line break inside a warning would split it.
-        "\n".join([" ".join(warning.split()) for warning in row.warnings]) if row.warnings else "",
-    )
-
-
-def _row_problems(
-    rows: Sequence[AgreementInput], first_seen: dict[Identity, tuple[str, int, bool]]
-) -> list[str]:
+def _row_problems(rows: Sequence[AgreementInput], earlier: Sequence[Place | None]) -> list[str]:
     """Return "FILE:LINE: reason" for every duplicate or over-long row, in row order.
 
-    `first_seen` holds the (file, line, new) of each identity met so far, rows of
-    earlier batches included; the identities of `rows` are added to it, not new.
+    `earlier` holds, for each row, where an earlier row of the import had its identity.
     """
     problems: list[str] = []
     # Nearly every row fits its columns: that is checked column by column first, and the
@@ -380,13 +284,11 @@ def _row_problems(
         max(map(len, filter(None, map(attrgetter(field), rows))), default=0) <= limit
         for field, limit in AGREEMENT_STRING_LENGTHS.items()
     )
-    for row in rows:
-        place = (row.source_file, row.source_line, False)
-        earlier = first_seen.setdefault(_identity(row), place)
-        if earlier is not place:
+    for row, place in zip(rows, earlier, strict=True):
+        if place is not None:
             problems.append(
                 f"{row.source_file}:{row.source_line}: same partner, programme and "
-                f"conclusion date as {earlier[0]}:{earlier[1]}"
+                f"conclusion date as {place.source_file}:{place.source_line}"
             )
         if fits:
             continue
@@ -398,17 +300,3 @@ def _row_problems(
                     f"characters long, at most {limit} fit"
                 )
     return problems
-
-
-def _identity(row: AgreementInput) -> Identity:
-    """Return what identifies the agreement of `row` across imports."""
-    return (row.partner_key, row.programme_key, row.concluded)
-
-
-def _shown(value: object) -> str:
-    """Return `value` as an event shows it."""
-    if value is None:
-        return "(none)"
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)

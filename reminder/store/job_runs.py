@@ -1,7 +1,7 @@
 """What the service and its status commands read and write beside the ledger.
 
-- job runs: the last run of a job, the last successful one, the latest day run for,
-  pruning the retry sweeps;
+- job runs: starting and finishing one, the last run of a job, the last successful one,
+  the latest day run for, pruning the retry sweeps;
 - service instances: each running `serve`, its role and heartbeat;
 - failing messages, for `reminder health`;
 - the database lock that keeps a second `serve` on PostgreSQL or MariaDB in standby.
@@ -64,6 +64,22 @@ class FailingMessage:
 
 
 # --- job runs ----------------------------------------------------------------------------
+
+
+def start_job_run(session: Session, job: str, as_of: date, *, now: datetime) -> int:
+    """Record that a job run started; returns its id."""
+    run = JobRun(job=job, as_of=as_of, started_at=now, outcome="running", summary="")
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish_job_run(
+    session: Session, run_id: int, *, outcome: str, summary: str, now: datetime
+) -> None:
+    """Record how a job run ended: ok, incomplete (work left pending) or failed."""
+    run = session.get_one(JobRun, run_id)
+    run.finished_at, run.outcome, run.summary = now, outcome, summary
 
 
 def last_job_run(

@@ -8,19 +8,17 @@ it is sent, and marked sent only after the server accepted it.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import CursorResult, func, insert, or_, select, update
+from sqlalchemy import CursorResult, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from reminder.errors import StoreConflict, StoreError
 from reminder.store.models import (
-    JobRun,
     Message,
     MessageRecipient,
     MessageState,
@@ -86,23 +84,6 @@ class AttemptOutcome:
 
     state: str
     last_error: str | None
-
-
-@dataclass(frozen=True)
-class OutboxEntry:
-    """A message as `reminder outbox` shows it."""
-
-    pk: int
-    message_id: str
-    kind: str
-    subject: str
-    state: str
-    attempts: int
-    created_at: datetime
-    next_attempt_at: datetime
-    last_error: str | None
-    failing_since: datetime | None
-    recipients: tuple[tuple[str, str, str | None], ...]  # (address, state, last error)
 
 
 def _hash(dedup_key: str) -> str:
@@ -335,97 +316,3 @@ def retry_delay(attempts: int) -> timedelta:
     """Return how long to wait after the `attempts`-th failed attempt (capped doubling)."""
     delay: timedelta = FIRST_RETRY * (2 ** min(max(attempts - 1, 0), 16))
     return min(delay, RETRY_CAP)
-
-
-def message_counts(session: Session) -> dict[str, int]:
-    """Return how many messages are in each state."""
-    rows = session.execute(select(Message.state, func.count()).group_by(Message.state))
-    return {str(state): count for state, count in rows}
-
-
-def outbox_entries(session: Session, *, states: Sequence[MessageState]) -> list[OutboxEntry]:
-    """Return the messages in `states` with their recipients, oldest first."""
-    messages = session.scalars(
-        select(Message).where(Message.state.in_(list(states))).order_by(Message.id)
-    ).all()
-    recipients: dict[int, list[tuple[str, str, str | None]]] = defaultdict(list)
-    if messages:
-        rows = session.scalars(
-            select(MessageRecipient)
-            .where(MessageRecipient.message_pk.in_([m.id for m in messages]))
-            .order_by(MessageRecipient.id)
-        )
-        for row in rows:
-            recipients[row.message_pk].append((row.address, str(row.state), row.last_error))
-    return [
-        OutboxEntry(
-            m.id,
-            m.message_id,
-            m.kind,
-            m.subject,
-            str(m.state),
-            m.attempts,
-            m.created_at,
-            m.next_attempt_at,
-            m.last_error,
-            m.failing_since,
-            tuple(recipients[m.id]),
-        )
-        for m in messages
-    ]
-
-
-def requeue_failed(session: Session, *, now: datetime) -> int:
-    """Put failed messages (and their failed recipients) back in the queue.
-
-    Returns how many messages were requeued.
-    """
-    failed_ids = list(
-        session.scalars(select(Message.id).where(Message.state == MessageState.FAILED))
-    )
-    if not failed_ids:
-        return 0
-    session.execute(
-        update(MessageRecipient)
-        .where(
-            MessageRecipient.message_pk.in_(failed_ids),
-            MessageRecipient.state == MessageState.FAILED,
-        )
-        .values(state=MessageState.PENDING)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        update(Message)
-        .where(Message.id.in_(failed_ids))
-        .values(state=MessageState.PENDING, next_attempt_at=now, claimed_until=None)
-        .execution_options(synchronize_session=False)
-    )
-    return len(failed_ids)
-
-
-def sent_dedup_keys_since(
-    session: Session, kind: str, since: datetime
-) -> list[tuple[str, datetime]]:
-    """Return (dedup key, created_at) of messages of `kind` recorded since `since`."""
-    rows = session.execute(
-        select(Message.dedup_key, Message.created_at).where(
-            Message.kind == kind, Message.created_at >= since
-        )
-    )
-    return [(key, created) for key, created in rows]
-
-
-def start_job_run(session: Session, job: str, as_of: date, *, now: datetime) -> int:
-    """Record that a job run started; returns its id."""
-    run = JobRun(job=job, as_of=as_of, started_at=now, outcome="running", summary="")
-    session.add(run)
-    session.flush()
-    return run.id
-
-
-def finish_job_run(
-    session: Session, run_id: int, *, outcome: str, summary: str, now: datetime
-) -> None:
-    """Record how a job run ended: ok, incomplete (work left pending) or failed."""
-    run = session.get_one(JobRun, run_id)
-    run.finished_at, run.outcome, run.summary = now, outcome, summary

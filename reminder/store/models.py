@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Final
 
 from sqlalchemy import (
+    TIMESTAMP,
     Boolean,
     Date,
     DateTime,
@@ -31,7 +32,6 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
@@ -86,10 +86,14 @@ class UTCDateTime(TypeDecorator[datetime]):
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         """Return the column type used on `dialect`."""
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(postgresql.TIMESTAMP(timezone=True))
+            return dialect.type_descriptor(TIMESTAMP(timezone=True))
         if dialect.name in ("mysql", "mariadb"):
+            # Imported here: the MySQL dialect package imports asyncio and its async
+            # drivers, which every command would pay for at start-up.
+            from sqlalchemy.dialects.mysql import DATETIME
+
             # MariaDB's DATETIME drops the fraction of a second unless asked to keep it.
-            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+            return dialect.type_descriptor(DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime())
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
@@ -125,10 +129,28 @@ def _key_string(column: str) -> String:
     "Université" would collide there but not on SQLite or PostgreSQL; a binary
     collation makes the unique constraint mean the same on every database.
     """
-    length = AGREEMENT_STRING_LENGTHS[column]
-    return String(length).with_variant(
-        mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb"
-    )
+    return _binary_collated(AGREEMENT_STRING_LENGTHS[column])
+
+
+def _binary_collated(length: int) -> String:
+    """Return a String of `length` that MariaDB/MySQL compare byte for byte (utf8mb4_bin)."""
+    # The generic String with a collation, which only the MySQL dialect writes out.
+    return String(length).with_variant(String(length, collation="utf8mb4_bin"), "mysql", "mariadb")
+
+
+class LongBinary(TypeDecorator[bytes]):
+    """Bytes of any size: a LONGBLOB on MariaDB/MySQL, whose BLOB stops at 64 KiB."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Return the column type used on `dialect`."""
+        if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects.mysql import LONGBLOB  # see UTCDateTime
+
+            return dialect.type_descriptor(LONGBLOB())
+        return dialect.type_descriptor(LargeBinary())
 
 
 def _string_enum(enum_class: type[enum.StrEnum], length: int) -> Enum:
@@ -273,9 +295,7 @@ class Message(Base):
     dedup_key_hash: Mapped[str] = mapped_column(String(64))
     message_id: Mapped[str] = mapped_column(String(250))
     subject: Mapped[str] = mapped_column(Text)
-    raw: Mapped[bytes] = mapped_column(
-        LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
-    )
+    raw: Mapped[bytes] = mapped_column(LongBinary)
     as_of: Mapped[date] = mapped_column(Date)
     state: Mapped[MessageState] = mapped_column(_string_enum(MessageState, 8))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -326,9 +346,7 @@ class Reminder(Base):
     agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id", ondelete="CASCADE"))
     effective_until: Mapped[date] = mapped_column(Date)
     window_days: Mapped[int] = mapped_column(Integer)  # 0: the expiry notice
-    recipient: Mapped[str] = mapped_column(
-        String(320).with_variant(mysql.VARCHAR(320, collation="utf8mb4_bin"), "mysql", "mariadb")
-    )
+    recipient: Mapped[str] = mapped_column(_binary_collated(320))
     state: Mapped[ReminderState] = mapped_column(_string_enum(ReminderState, 8))
     message_pk: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id", ondelete="SET NULL"), index=True

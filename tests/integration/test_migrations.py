@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from factories import agreement_input
 
 from reminder.domain.records import AgreementInput
@@ -20,11 +21,13 @@ from reminder.store import apply_import, count_agreements
 from reminder.store.database import (
     SQLITE_BUSY_TIMEOUT_MS,
     Database,
+    alembic_config,
     normalise_url,
     open_database,
     sqlite_file,
 )
 from reminder.store.models import Base
+from reminder.store.revisions import head_revision, known_revisions
 
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -52,6 +55,17 @@ def agreement_row(partner_key: str) -> AgreementInput:
 
 # ---------------------------------------------------------------------------------------
 # Migrations
+
+
+def test_revisions_read_without_alembic_are_alembics() -> None:
+    # Every command reads the head and the known revisions from the migration files'
+    # text: they must be what Alembic makes of the same scripts.
+    scripts = ScriptDirectory.from_config(alembic_config())
+
+    assert head_revision() == scripts.get_current_head()
+    assert known_revisions() == {
+        script.revision: script.down_revision for script in scripts.walk_revisions()
+    }
 
 
 def test_empty_database_upgrades_to_head_and_downgrades_to_base(database_url: str) -> None:

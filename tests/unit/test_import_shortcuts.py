@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 import html
-import io
+import itertools
 import re
 from datetime import date
 
@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from reminder.domain.dates import PartialDate, parse_date_text
 from reminder.domain.records import AgreementInput, CountryMatch, Precision, UntilSource
-from reminder.importing.rows import _clean, _split_partner, normalize_key
-from reminder.importing.tables import _count_lines, _looks_turkish, _physical_lines
-from reminder.store.driver_writes import _Remembered
+from reminder.importing.cells import clean, normalize_key, split_partner
+from reminder.importing.tables import _LineCounter, _looks_turkish
+from reminder.store.import_identities import Place
 from reminder.store.import_writes import _row_problems
 
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
@@ -43,16 +43,16 @@ def test_non_ascii_names_still_lose_their_accents() -> None:
 
 @given(_CELL_TEXT)
 def test_cells_without_tags_are_cleaned_as_cells_with_tags(text: str) -> None:
-    assert _clean(text) == " ".join(html.unescape(_TAG.sub(" ", text)).split())
+    assert clean(text) == " ".join(html.unescape(_TAG.sub(" ", text)).split())
 
 
 @given(_CELL_TEXT)
 def test_a_partner_without_html_has_no_fragment_note(text: str) -> None:
-    assert _split_partner(text) == (_clean(text), "")
+    assert split_partner(text) == (clean(text), "")
 
 
 def test_a_partner_with_an_html_fragment_keeps_its_note() -> None:
-    assert _split_partner("Işık University <sup>*cancelled</sup>") == (  # noqa: RUF001
+    assert split_partner("Işık University <sup>*cancelled</sup>") == (  # noqa: RUF001
         "Işık University",  # noqa: RUF001
         "cancelled",
     )
@@ -73,20 +73,6 @@ def test_a_remembered_date_is_the_same_and_a_bad_one_fails_every_time() -> None:
     for _ in range(2):
         with pytest.raises(ValueError, match="February 2023 has 28 days"):
             parse_date_text("29.02.2023")
-
-
-def test_remembered_conversions_run_once_per_distinct_value() -> None:
-    calls: list[object] = []
-
-    def convert(value: object) -> str:
-        calls.append(value)
-        return f"<{value}>"
-
-    remembered = _Remembered(convert)
-    values = [date(2024, 1, 1), None, date(2024, 1, 1), "day", None, "day"]
-
-    assert [remembered[value] for value in values] == [f"<{value}>" for value in values]
-    assert calls == [date(2024, 1, 1), None, "day"]
 
 
 def _row(line: int, partner_key: str, **overrides: object) -> AgreementInput:
@@ -113,16 +99,19 @@ def _row(line: int, partner_key: str, **overrides: object) -> AgreementInput:
 
 
 def test_rows_without_problems_pass_the_check() -> None:
-    assert _row_problems([_row(line, f"partner {line}") for line in range(2, 500)], {}) == []
+    rows = [_row(line, f"partner {line}") for line in range(2, 500)]
+    assert _row_problems(rows, [None] * len(rows)) == []
 
 
 def test_every_problem_is_named_in_row_order_among_many_good_rows() -> None:
     rows = [_row(line, f"partner {line}") for line in range(2, 500)]
     rows[10] = _row(12, "partner 12", coordinator_email="x" * 321)
-    rows[20] = _row(22, "partner 3")  # the identity of line 3
+    rows[20] = _row(22, "partner 3")  # met before, at line 3
     rows[30] = _row(32, "partner 32", country="y" * 121, source_file="b.csv")
+    earlier: list[Place | None] = [None] * len(rows)
+    earlier[20] = Place("a.csv", 3, new=False)
 
-    assert _row_problems(rows, {}) == [
+    assert _row_problems(rows, earlier) == [
         "a.csv:12: coordinator_email is 321 characters long, at most 320 fit",
         "a.csv:22: same partner, programme and conclusion date as a.csv:3",
         "b.csv:32: country is 121 characters long, at most 120 fit",
@@ -134,20 +123,23 @@ _TEXT_WITH_BREAKS = st.lists(
 ).map("".join)
 
 
-@given(_TEXT_WITH_BREAKS)
-def test_lines_are_counted_as_splitlines_counts_them(text: str) -> None:
-    assert _count_lines(text) == len(text.splitlines())
-
-
-@given(_TEXT_WITH_BREAKS)
-def test_lines_are_cut_as_a_string_buffer_reads_them(text: str) -> None:
-    assert list(_physical_lines(text)) == list(io.StringIO(text, newline=""))
+@given(_TEXT_WITH_BREAKS, st.lists(st.integers(min_value=0), max_size=4))
+def test_lines_read_in_pieces_are_counted_as_splitlines_counts_them(
+    text: str, cuts: list[int]
+) -> None:
+    # A file is decoded a chunk at a time; a chunk may end anywhere, inside "\r\n" too.
+    counter = _LineCounter()
+    bounds = sorted({0, len(text), *(cut % (len(text) + 1) for cut in cuts)})
+    for start, end in itertools.pairwise(bounds):
+        counter.add(text[start:end])
+    assert counter.total() == len(text.splitlines())
 
 
 @given(
-    st.binary(max_size=200) | st.sampled_from([b"Do\xf0u Ba\xfekent", b"Gu\xf0mundsson \xe1 \xfe"])
+    st.binary(max_size=200) | st.sampled_from([b"Do\xf0u Ba\xfekent", b"Gu\xf0mundsson \xe1 \xfe"]),
+    st.integers(min_value=0),
 )
-def test_the_code_page_vote_counts_every_word(data: bytes) -> None:
+def test_the_code_page_vote_counts_every_word(data: bytes, cut: int) -> None:
     turkish = icelandic = 0
     for word in re.findall(rb"[A-Za-z\x80-\xff]{2,}", data):
         letters = set(word)
@@ -156,4 +148,6 @@ def test_the_code_page_vote_counts_every_word(data: bytes) -> None:
                 icelandic += 1
             else:
                 turkish += 1
-    assert _looks_turkish(data) == (turkish > icelandic)
+    # The bytes come in chunks: a word cut between two is still one word.
+    cut %= len(data) + 1
+    assert _looks_turkish([data[:cut], data[cut:]]) == (turkish > icelandic)
