@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reminder.config.redact import redact_url
+from reminder.config.redact import MASK, redact_url
 from reminder.config.schema import Config, SecretRef
 
-REDACTED = "********"
+#: What a secret reads as: the same mask as a password inside a database URL.
+REDACTED = MASK
 
 
 def effective_document(config: Config) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import re
 from urllib.parse import parse_qsl, quote
 
 #: What a masked password reads as.
-MASK = "***"
+MASK = "********"
 
 #: Query arguments that hold a password, for the drivers we support (psycopg reads
 #: libpq's "password"; PyMySQL and mysqlclient read "passwd" and "password").

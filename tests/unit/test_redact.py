@@ -12,13 +12,16 @@ SECRET = "TopSecret9"
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("postgresql://reminder:TopSecret9@db/reminder", "postgresql://reminder:***@db/reminder"),
+        (
+            "postgresql://reminder:TopSecret9@db/reminder",
+            f"postgresql://reminder:{MASK}@db/reminder",
+        ),
         # Unencoded: a URL parser splits the password at "/" and shows the rest.
-        ("postgresql://postgres:Top/Secret9@host/db", "postgresql://postgres:***@host/db"),
-        ("mysql://root:p@ss:TopSecret9@host/db", "mysql://root:***@host/db"),
+        ("postgresql://postgres:Top/Secret9@host/db", f"postgresql://postgres:{MASK}@host/db"),
+        ("mysql://root:p@ss:TopSecret9@host/db", f"mysql://root:{MASK}@host/db"),
         (
             "postgresql://127.0.0.1/db?user=postgres&password=TopSecret9",
-            "postgresql://127.0.0.1/db?user=postgres&password=***",
+            f"postgresql://127.0.0.1/db?user=postgres&password={MASK}",
         ),
         ("mysql+pymysql://root@h/db?passwd=TopSecret9&charset=utf8mb4", None),
         ("postgresql://u:TopSecret9@h/db?PASSWORD=TopSecret9", None),
