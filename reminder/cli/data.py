@@ -118,13 +118,24 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_db_current(args: argparse.Namespace) -> int:
     """`reminder db current`: show the schema revision and whether it is the newest."""
+    from reminder.store.revisions import known_revisions
+
     config = load(args)
     database = open_db(config, migrate=False)
     try:
         current, head = database.current_revision(), database.head_revision()
     finally:
         database.close()
-    state = "up to date" if current == head else f"needs `reminder db upgrade` to {head}"
+    if current == head:
+        state = "up to date"
+    elif current is not None and current not in known_revisions():
+        # `db upgrade` cannot help: the schema is ahead of this program, not behind.
+        state = (
+            f"written by a newer reminder (this one knows up to {head}): "
+            "install that version, or a newer one"
+        )
+    else:
+        state = f"needs `reminder db upgrade` to {head}"
     print(f"{database.display_url}: revision {current or 'none (empty)'}, {state}")
     return 0 if current == head else 1
 

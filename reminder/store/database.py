@@ -16,10 +16,17 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session
 
-from reminder.errors import StoreError
+from reminder.config.redact import MASK, redact_url
+from reminder.errors import InputError, StoreError
 from reminder.store.revisions import database_revision, head_revision, known_revisions
 
 if TYPE_CHECKING:
@@ -96,33 +103,60 @@ def open_database(
     decision.
 
     Raises StoreError if the URL is invalid, its driver is not installed, the database
-    cannot be reached, or (unless `migrate` is False) its schema is not usable.
+    cannot be reached, or (unless `migrate` is False) its schema is not usable;
+    InputError if what the URL names answers, but not as a database.
     """
     parsed = normalise_url(url, password=password)
-    display_url = parsed.render_as_string(hide_password=True)
+    # SQLAlchemy's own masking leaves a password given as a query argument in view.
+    display_url = redact_url(parsed.render_as_string(hide_password=False))
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite:
         _create_sqlite_folder(parsed)
-    database = Database(_create_engine(parsed, display_url), display_url)
+    database = Database(_create_engine(parsed, display_url), display_url, _secrets_of(parsed))
     try:
         if migrate is False:
             database.current_revision()  # reachable, at least
         else:
             database.ensure_schema(upgrade=migrate or is_sqlite)
+    except DatabaseError as error:
+        database.close()
+        # Not a connection problem: the file or server answered, but not as a database
+        # of this kind ("file is not a database" for /etc/passwd as an SQLite URL).
+        raise InputError(
+            f"database at {display_url}: {database.scrub(_driver_reason(error.orig))} "
+            "(check database.url)"
+        ) from error
     except BaseException:
         database.close()
         raise
     return database
 
 
+def _secrets_of(url: URL) -> tuple[str, ...]:
+    """Return the passwords `url` carries (userinfo and query), to keep out of messages."""
+    found = [url.password] if url.password else []
+    for key, value in url.query.items():
+        if key.lower() in ("password", "passwd", "pass", "pwd"):
+            found += [value] if isinstance(value, str) else list(value)
+    return tuple(str(secret) for secret in found if secret)
+
+
 class Database:
     """One database reached through one engine; close it when done."""
 
-    def __init__(self, engine: Engine, display_url: str) -> None:
+    def __init__(self, engine: Engine, display_url: str, secrets: tuple[str, ...] = ()) -> None:
         self._engine = engine
         self._reading_engine = engine.execution_options(**{_SQLITE_DEFERRED: True})
         #: The URL with its password masked, for messages and logs.
         self.display_url = display_url
+        self._secrets = secrets
+
+    def scrub(self, text: str) -> str:
+        """Return `text` with any password of this database's URL masked: a driver may
+        repeat its connection options in an error message."""
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return text
 
     @property
     def dialect_name(self) -> str:
@@ -236,7 +270,7 @@ class Database:
                 step(alembic_config(connection), revision)
             except CommandError as error:
                 raise StoreError(
-                    f"cannot migrate the database at {self.display_url}: {error}"
+                    f"cannot migrate the database at {self.display_url}: {self.scrub(str(error))}"
                 ) from error
 
     @contextmanager
@@ -246,7 +280,7 @@ class Database:
             yield
         except (OperationalError, InterfaceError) as error:
             raise StoreError(
-                f"database at {self.display_url}: {_driver_reason(error.orig)}"
+                f"database at {self.display_url}: {self.scrub(_driver_reason(error.orig))}"
             ) from error
 
 

@@ -195,6 +195,19 @@ def test_db_commands(run_cli: RunCli) -> None:
     assert run_cli("db", "current").returncode == 0
 
 
+def test_db_current_on_a_database_a_newer_reminder_wrote(run_cli: RunCli, tmp_path: Path) -> None:
+    assert run_cli("db", "upgrade").returncode == 0
+    database = tmp_path / "data" / "reminder" / "reminder.sqlite3"
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0099'")
+
+    current = run_cli("db", "current")
+
+    assert current.returncode == 1
+    assert "revision 0099, written by a newer reminder" in current.stdout
+    assert "db upgrade" not in current.stdout
+
+
 def test_unreachable_database_is_one_line(run_cli: RunCli, tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[database]\nurl = "postgresql://x@127.0.0.1:1/x"\n', encoding="utf-8")

@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from factories import agreement_input
 
+from reminder.config.redact import MASK
 from reminder.domain.records import AgreementInput
 from reminder.errors import StoreError
 from reminder.store import apply_import, count_agreements
@@ -238,7 +239,7 @@ def test_unreachable_server_is_one_line_store_error_without_password(url: str) -
     message = str(raised.value)
     assert "\n" not in message
     assert "127.0.0.1:1" in message
-    assert "reminder:***@" in message
+    assert f"reminder:{MASK}@" in message
     assert "hunter2" not in message
     assert "refused" in message.lower()
 
