@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from reminder.config.schema import Config
     from reminder.mail.transport import Transport
     from reminder.runs.context import Context
+    from reminder.runs.delivery import DeliveryReport
     from reminder.runs.report import RunReport
     from reminder.store.database import Database
 
@@ -114,6 +115,22 @@ def cmd_run_once(args: argparse.Namespace) -> int:
     return max(statuses)
 
 
+def _print_delivery(delivery: DeliveryReport) -> None:
+    """Print each message a delivery pass tried, then where the outbox stands."""
+    for outcome in delivery.messages:
+        error = f" ({outcome.error})" if outcome.error else ""
+        print(
+            f"  {outcome.status:<7} {outcome.message_id} to {', '.join(outcome.recipients)}{error}"
+        )
+    line = (
+        f"{delivery.sent} sent now, {delivery.pending} pending, {delivery.failed} failed, "
+        f"{delivery.partly_failed} partly failed (a recipient refused it for good)"
+    )
+    if delivery.sending:
+        line += f", {delivery.sending} being sent by another process"
+    print(f"outbox: {line}")
+
+
 def _print_report(config: Config, report: RunReport) -> None:
     what = "reminder" if report.job == "reminders" else "weekly digest"
     if report.dry_run:
@@ -134,17 +151,9 @@ def _print_report(config: Config, report: RunReport) -> None:
             "matches and reminders.default_recipient is unset",
             file=sys.stderr,
         )
-    for outcome in report.delivery.messages:
-        error = f" ({outcome.error})" if outcome.error else ""
-        print(
-            f"  {outcome.status:<7} {outcome.message_id} to {', '.join(outcome.recipients)}{error}"
-        )
     delivery = report.delivery
     if not report.dry_run:
-        print(
-            f"outbox: {delivery.sent} sent now, {delivery.pending} pending, "
-            f"{delivery.failed} failed"
-        )
+        _print_delivery(delivery)
         if config.mail.transport == "outbox" and delivery.messages:
             print(f"messages written as .eml files to {config.mail.outbox_dir}")
 
@@ -177,13 +186,14 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    """`reminder outbox`: pending and failed messages with their last error."""
+    """`reminder outbox`: pending, failed and partly failed messages, with each
+    recipient's state and the server's reply."""
     from reminder import store
-    from reminder.store.models import MessageState
+    from reminder.store.models import REFUSED_STATES, MessageState
 
     config = load(args)
     with open_db(config) as database, database.session(read_only=True) as session:
-        entries = store.outbox_entries(session, states=[MessageState.PENDING, MessageState.FAILED])
+        entries = store.outbox_entries(session, states=[MessageState.PENDING, *REFUSED_STATES])
     if args.json:
         print_json(
             [
@@ -211,16 +221,31 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             print(f"    {state:<7} {address}{f': {error}' if error else ''}")
         if e.state == "pending":
             print(f"    next attempt at {e.next_attempt_at.isoformat()}")
-    print(f"{len(entries)} message(s) pending or failed")
+    print(f"{len(entries)} message(s) pending, failed or partly failed")
     return 0
 
 
 def cmd_outbox_retry(args: argparse.Namespace) -> int:
-    """`reminder outbox retry`: put failed messages back in the queue."""
+    """`reminder outbox retry`: make every undelivered message due now, then deliver.
+
+    Like `postqueue -f`: what a recipient refused for good goes back in the queue for
+    that recipient alone, what waits out its backoff is due now, and one delivery pass
+    sends them. Exit 0 when the outbox is then empty of undelivered mail, else 1.
+    """
+    import asyncio
+
     from reminder import store
+    from reminder.runs.delivery import deliver_pending
 
     config = load(args)
-    with open_db(config) as database, database.session() as session:
-        count = store.requeue_failed(session, now=_now())
-    print(f"{count} failed message(s) queued again; the next run sends them")
-    return 0
+    with open_db(config) as database:
+        with database.session() as session:
+            requeued = store.requeue(session, now=_now())
+        print(
+            f"{requeued.refused} refused message(s) queued again for the refused "
+            f"recipients, {requeued.deferred} deferred message(s) due now"
+        )
+        context = build_context(config, database)
+        delivery = asyncio.run(deliver_pending(context, now=_now()))
+    _print_delivery(delivery)
+    return 1 if delivery.pending or delivery.failed or delivery.partly_failed else 0

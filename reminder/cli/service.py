@@ -51,10 +51,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """`reminder status`: running instances, last and next runs, pending and failed mail."""
+    """`reminder status`: running instances, last and next runs, pending, failed and
+    partly failed mail."""
     from reminder import store
     from reminder.service.schedule import RETRY_JOB, SCHEDULED_JOBS, build_schedule
-    from reminder.store.models import MessageState
+    from reminder.store.models import REFUSED_STATES
 
     config = load(args)
     schedule = build_schedule(config)
@@ -63,7 +64,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         instances = store.live_instances(session, since=now - INSTANCE_STALE)
         runs = {job: store.last_job_run(session, job) for job in (*SCHEDULED_JOBS, RETRY_JOB)}
         counts = store.message_counts(session)
-        failed = store.outbox_entries(session, states=[MessageState.FAILED])
+        failed = store.outbox_entries(session, states=list(REFUSED_STATES))
     active = next((i for i in instances if i.role == "active"), None)
     report: dict[str, Any] = {
         "instances": [_instance_json(i) for i in instances],
@@ -80,9 +81,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         "messages": {
             "pending": counts.get("pending", 0),
             "failed": counts.get("failed", 0),
+            "partly_failed": counts.get("partial", 0),
             "failed_messages": [
                 {
                     "message_id": e.message_id,
+                    "state": e.state,
+                    "refused": [address for address, state, _ in e.recipients if state == "failed"],
                     "subject": e.subject,
                     "failing_since": _iso(e.failing_since),
                     "last_error": e.last_error,
@@ -120,9 +124,15 @@ def _print_status(report: dict[str, Any]) -> None:
         when = f"'{job['schedule']}' ({job['timezone']})" if job["timezone"] else job["schedule"]
         print(f"{job['job']:<9} {when}; {ended}; next run {upcoming}")
     messages = report["messages"]
-    print(f"messages: {messages['pending']} pending, {messages['failed']} failed")
+    print(
+        f"messages: {messages['pending']} pending, {messages['failed']} failed, "
+        f"{messages['partly_failed']} partly failed"
+    )
     for message in messages["failed_messages"]:
-        print(f"  failed  {message['message_id']}: {message['last_error'] or 'no error recorded'}")
+        print(
+            f"  {message['state']:<7} {message['message_id']}: "
+            f"{message['last_error'] or 'no error recorded'}"
+        )
 
 
 def _schedule_text(config: Config, job: str) -> str:

@@ -38,17 +38,23 @@ class MessageOutcome:
     message_id: str
     recipients: tuple[str, ...]
     subject: str
-    status: str  # pending | sent | failed
+    status: str  # pending | sent | failed | partial
     error: str | None = None
 
 
 @dataclass
 class DeliveryReport:
-    """What a delivery pass did."""
+    """What a delivery pass did, and where the outbox stands after it.
+
+    `failed` messages were refused for good by every recipient, `partly_failed` ones by
+    some; `sending` ones another process holds a claim on right now (its to report).
+    """
 
     sent: int = 0
     pending: int = 0
     failed: int = 0
+    partly_failed: int = 0
+    sending: int = 0
     messages: list[MessageOutcome] = field(default_factory=list)
 
 
@@ -137,9 +143,10 @@ async def deliver_pending(context: Context, *, now: datetime) -> DeliveryReport:
         if transport is not None:
             await transport.close()
     with database.session(read_only=True) as session:
-        counts = store.message_counts(session)
+        counts = store.message_counts(session, now=current())
     report.sent = sum(1 for m in report.messages if m.status == "sent")
     report.pending, report.failed = counts.get("pending", 0), counts.get("failed", 0)
+    report.partly_failed, report.sending = counts.get("partial", 0), counts.get("sending", 0)
     return report
 
 

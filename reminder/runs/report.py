@@ -29,11 +29,14 @@ class RunReport:
         d = self.delivery
         return (
             f"{self.due} due, {self.recorded_messages} recorded, {self.skipped} skipped, "
-            f"{len(self.unrouted)} unrouted; {d.sent} sent, {d.pending} pending, {d.failed} failed"
+            f"{len(self.unrouted)} unrouted; {d.sent} sent, {d.pending} pending, "
+            f"{d.failed} failed, {d.partly_failed} partly failed"
         )
 
     @property
     def exit_status(self) -> int:
-        """Return 0 when everything due went out, else 1 (pending, failed, unrouted)."""
-        undone = self.delivery.pending or self.delivery.failed or self.unrouted
+        """Return 0 when everything due went out, else 1 (pending, failed, partly failed,
+        unrouted). A message another process is sending is that process's to report."""
+        d = self.delivery
+        undone = d.pending or d.failed or d.partly_failed or self.unrouted
         return 1 if undone and not self.dry_run else 0

@@ -64,7 +64,7 @@ from reminder.store.ledger import (
     record_plan,
     retry_delay,
 )
-from reminder.store.outbox import OutboxEntry, message_counts, outbox_entries, requeue_failed
+from reminder.store.outbox import OutboxEntry, Requeued, message_counts, outbox_entries, requeue
 from reminder.store.renewals import (
     Amendment,
     Reinstatement,
@@ -105,6 +105,7 @@ __all__ = [
     "RecordedWindows",
     "Reinstatement",
     "Renewal",
+    "Requeued",
     "SentReminder",
     "ServerLock",
     "SupersessionChanges",
@@ -141,7 +142,7 @@ __all__ = [
     "remove_instance",
     "renew_agreement",
     "replaced_events",
-    "requeue_failed",
+    "requeue",
     "resupersede",
     "retire_agreement",
     "retry_delay",

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from reminder.errors import StoreError
-from reminder.store.models import JobRun, Message, MessageState, ServiceInstance
+from reminder.store.models import REFUSED_STATES, JobRun, Message, MessageState, ServiceInstance
 
 log = logging.getLogger(__name__)
 
@@ -189,11 +189,12 @@ def prune_instances(session: Session, *, before: datetime) -> int:
 
 
 def oldest_failing_message(session: Session) -> FailingMessage | None:
-    """Return the pending or failed message that has been failing the longest, if any."""
+    """Return the pending, failed or partly failed message that has been failing the
+    longest, if any."""
     row = session.execute(
         select(Message.message_id, Message.state, Message.failing_since, Message.last_error)
         .where(
-            Message.state.in_([MessageState.PENDING, MessageState.FAILED]),
+            Message.state.in_([MessageState.PENDING, *REFUSED_STATES]),
             Message.failing_since.is_not(None),
         )
         .order_by(Message.failing_since, Message.id)

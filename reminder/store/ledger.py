@@ -262,6 +262,8 @@ def record_attempt(
 
     Accepted recipients are sent; permanently refused ones failed with the reply kept;
     the rest stay pending and the message is retried with capped exponential backoff.
+    Once no recipient is pending, a message some recipient refused for good is failed
+    (all refused) or partial (the others got it), never sent.
     The message's last error names every recipient refused for good, in this attempt
     or an earlier one, so a later success for the others does not hide them.
     Returns the message's new state.
@@ -298,10 +300,13 @@ def record_attempt(
     if MessageState.PENDING in states:
         message.state = MessageState.PENDING
         message.next_attempt_at = now + retry_delay(message.attempts)
-    elif MessageState.SENT in states:
-        message.state = MessageState.SENT
+    elif MessageState.FAILED in states:
+        # One refusal for good is enough to need someone's attention, even when the
+        # others got it: the refused recipient never hears of the agreement.
+        partial = MessageState.SENT in states
+        message.state = MessageState.PARTIAL if partial else MessageState.FAILED
     else:
-        message.state = MessageState.FAILED
+        message.state = MessageState.SENT
     if MessageState.SENT in states and message.sent_at is None:
         message.sent_at = now
     message.last_error = "; ".join(errors) or None

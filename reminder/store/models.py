@@ -267,6 +267,14 @@ class MessageState(enum.StrEnum):
     PENDING = "pending"  # recorded, not yet accepted by the server (or deferred)
     SENT = "sent"  # accepted for every recipient that was not refused for good
     FAILED = "failed"  # refused for good for every recipient
+    # Accepted for some recipients and refused for good by at least one: as undelivered
+    # as a failed message for whoever was refused, so listed, counted and retried alike.
+    PARTIAL = "partial"
+
+
+#: The states of a message that a recipient refused for good: `outbox` lists them,
+#: `status` and `health` count them, `outbox retry` queues them again.
+REFUSED_STATES = (MessageState.FAILED, MessageState.PARTIAL)
 
 
 class ReminderState(enum.StrEnum):

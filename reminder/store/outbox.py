@@ -1,7 +1,7 @@
 """The outbox: messages waiting or failed, as `reminder outbox` and `status` show them.
 
-Reads of the ledger's messages with their recipients, and putting failed messages back
-in the queue (`reminder outbox --retry`). Sending is the ledger's (see `ledger`).
+Reads of the ledger's messages with their recipients, and making every undelivered
+message due now (`reminder outbox retry`). Sending is the ledger's (see `ledger`).
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from reminder.store.models import Message, MessageRecipient, MessageState
+from reminder.store.models import REFUSED_STATES, Message, MessageRecipient, MessageState
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,25 @@ class OutboxEntry:
     recipients: tuple[tuple[str, str, str | None], ...]  # (address, state, last error)
 
 
-def message_counts(session: Session) -> dict[str, int]:
-    """Return how many messages are in each state."""
+def message_counts(session: Session, *, now: datetime | None = None) -> dict[str, int]:
+    """Return how many messages are in each state.
+
+    With `now`, a pending message that a process holds a live claim on (it is being
+    sent right now, by another process when the caller holds none) counts as
+    "sending", not "pending": whether it goes out is that process's to report.
+    """
     rows = session.execute(select(Message.state, func.count()).group_by(Message.state))
-    return {str(state): count for state, count in rows}
+    counts = {str(state): count for state, count in rows}
+    if now is not None and counts.get("pending"):
+        sending = session.scalar(
+            select(func.count()).where(
+                Message.state == MessageState.PENDING, Message.claimed_until >= now
+            )
+        )
+        if sending:
+            counts["sending"] = int(sending)
+            counts["pending"] -= int(sending)
+    return counts
 
 
 def outbox_entries(session: Session, *, states: Sequence[MessageState]) -> list[OutboxEntry]:
@@ -72,29 +88,49 @@ def outbox_entries(session: Session, *, states: Sequence[MessageState]) -> list[
     ]
 
 
-def requeue_failed(session: Session, *, now: datetime) -> int:
-    """Put failed messages (and their failed recipients) back in the queue.
+@dataclass(frozen=True)
+class Requeued:
+    """What `requeue` did: messages a recipient refused, put back; deferred ones, due now."""
 
-    Returns how many messages were requeued.
+    refused: int
+    deferred: int
+
+
+def requeue(session: Session, *, now: datetime) -> Requeued:
+    """Make every undelivered message due now, like `postqueue -f`.
+
+    A message refused for good (failed, or partial) goes back in the queue for its
+    refused recipients only: those who got it are not sent it again. A pending message
+    waiting out its backoff (deferred) is due at `now` instead. A message a process is
+    sending (a live claim) is left to it.
+    Returns how many of each were requeued.
     """
-    failed_ids = list(
-        session.scalars(select(Message.id).where(Message.state == MessageState.FAILED))
-    )
-    if not failed_ids:
-        return 0
-    session.execute(
-        update(MessageRecipient)
-        .where(
-            MessageRecipient.message_pk.in_(failed_ids),
-            MessageRecipient.state == MessageState.FAILED,
+    refused_ids = list(session.scalars(select(Message.id).where(Message.state.in_(REFUSED_STATES))))
+    if refused_ids:
+        session.execute(
+            update(MessageRecipient)
+            .where(
+                MessageRecipient.message_pk.in_(refused_ids),
+                MessageRecipient.state == MessageState.FAILED,
+            )
+            .values(state=MessageState.PENDING)
+            .execution_options(synchronize_session=False)
         )
-        .values(state=MessageState.PENDING)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
+        session.execute(
+            update(Message)
+            .where(Message.id.in_(refused_ids))
+            .values(state=MessageState.PENDING, next_attempt_at=now, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+    hurried: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(Message)
-        .where(Message.id.in_(failed_ids))
-        .values(state=MessageState.PENDING, next_attempt_at=now, claimed_until=None)
+        .where(
+            Message.state == MessageState.PENDING,
+            Message.next_attempt_at > now,
+            Message.id.not_in(refused_ids) if refused_ids else true(),
+            or_(Message.claimed_until.is_(None), Message.claimed_until < now),
+        )
+        .values(next_attempt_at=now)
         .execution_options(synchronize_session=False)
     )
-    return len(failed_ids)
+    return Requeued(len(refused_ids), int(hurried.rowcount or 0))

@@ -88,8 +88,14 @@ def example_config(tmp_path: Path, replacements: dict[str, str]) -> Path:
     return path
 
 
-def smtp_config(tmp_path: Path, server: SmtpTestServer, ca_file: Path) -> Path:
-    """Write config.example.toml sending through `server`; return its path."""
+def smtp_config(
+    tmp_path: Path,
+    server: SmtpTestServer,
+    ca_file: Path,
+    replacements: dict[str, str] | None = None,
+) -> Path:
+    """Write config.example.toml sending through `server`, with `replacements` (each
+    text of the example once, and what takes its place); return its path."""
     password_file = tmp_path / "smtp-password"
     password_file.write_text(PASSWORD + "\n", encoding="utf-8")
     password_file.chmod(0o600)
@@ -102,6 +108,7 @@ def smtp_config(tmp_path: Path, server: SmtpTestServer, ca_file: Path) -> Path:
         ('transport = "outbox"', 'transport = "smtp"'),
         ('host = "smtp.example.edu"', smtp),
         ("timeout_seconds = 60", "timeout_seconds = 5"),
+        *(replacements or {}).items(),
     ):
         assert text.count(old) == 1, old
         text = text.replace(old, new)
@@ -224,7 +231,7 @@ def test_outbox_shows_failures_and_retry_queues_them_again(
     failed = run_cli("--config", refused_config, "run-once", "--as-of", AS_OF)
 
     assert failed.returncode == 1
-    assert "outbox: 0 sent now, 0 pending, 2 failed" in failed.stdout
+    assert "outbox: 0 sent now, 0 pending, 2 failed, 0 partly failed" in failed.stdout
     listed = run_cli("--config", EXAMPLE_CONFIG, "outbox", "--json")
     assert listed.returncode == 0, listed.stderr
     entries = json.loads(listed.stdout)
@@ -235,23 +242,84 @@ def test_outbox_shows_failures_and_retry_queues_them_again(
     assert sorted(e["recipients"][0]["address"] for e in entries) == [AYSE, OFFICE]
     assert all(e["recipients"][0]["state"] == "failed" for e in entries)
     text = run_cli("--config", EXAMPLE_CONFIG, "outbox")
-    assert "2 message(s) pending or failed" in text.stdout
+    assert "2 message(s) pending, failed or partly failed" in text.stdout
     failed_lines = [line for line in text.stdout.splitlines() if line.startswith("failed ")]
     assert sorted(line.split()[1] for line in failed_lines) == sorted(
         e["message_id"] for e in entries
     )
 
-    retry = run_cli("--config", EXAMPLE_CONFIG, "outbox", "retry")
-
-    assert retry.returncode == 0, retry.stderr
-    assert "2 failed message(s) queued again" in retry.stdout
-    assert message_states(tmp_path) == ["pending", "pending"]
     healthy = start_smtp_server()
     healthy_config = smtp_config(tmp_path, healthy, smtp_ca_file)
-    delivered = run_cli("--config", healthy_config, "run-once", "--as-of", AS_OF)
-    assert delivered.returncode == 0, delivered.stderr
+
+    retry = run_cli("--config", healthy_config, "outbox", "retry")
+
+    assert retry.returncode == 0, retry.stderr
+    assert "2 refused message(s) queued again" in retry.stdout
+    assert "outbox: 2 sent now, 0 pending, 0 failed, 0 partly failed" in retry.stdout
     assert sorted(r for m in healthy.messages for r in m.recipients) == [AYSE, OFFICE]
     assert {m.parse()["Message-ID"] for m in healthy.messages} == {e["message_id"] for e in entries}
+    assert message_states(tmp_path) == ["sent", "sent"]
+
+
+def test_a_cc_refused_for_good_is_partly_failed_and_retry_sends_it_to_the_cc_alone(
+    run_cli: RunCli,
+    tmp_path: Path,
+    start_smtp_server: StartSmtpServer,
+    smtp_ca_file: Path,
+) -> None:
+    import_sample(tmp_path)
+    dean = "dean@example.edu"
+    refusing = start_smtp_server(faults=Faults(rcpt_replies={dean: "550 5.1.1 No such user"}))
+    escalated = {"cc = []": f'cc = ["{dean}"]\nat_window = 7'}
+    config = smtp_config(tmp_path, refusing, smtp_ca_file, escalated)
+
+    run = run_cli("--config", config, "run-once", "--as-of", AS_OF)
+
+    # Both digests hold an urgent reminder, so both were copied to the dean.
+    assert run.returncode == 1
+    assert "outbox: 0 sent now, 0 pending, 0 failed, 2 partly failed" in run.stdout
+    assert sorted(r for m in refusing.messages for r in m.recipients) == [AYSE, OFFICE]
+    listed = json.loads(run_cli("--config", config, "outbox", "--json").stdout)
+    assert [e["state"] for e in listed] == ["partial", "partial"]
+    for entry in listed:
+        refused = [r for r in entry["recipients"] if r["state"] == "failed"]
+        assert refused == [
+            {"address": dean, "state": "failed", "last_error": "550 5.1.1 No such user"}
+        ]
+    status = run_cli("--config", config, "status")
+    assert "0 pending, 0 failed, 2 partly failed" in status.stdout
+    assert f"{dean}: 550 5.1.1 No such user" in status.stdout
+
+    fixed = start_smtp_server()
+    retry = run_cli(
+        "--config", smtp_config(tmp_path, fixed, smtp_ca_file, escalated), "outbox", "retry"
+    )
+
+    assert retry.returncode == 0, retry.stderr
+    assert [m.recipients for m in fixed.messages] == [(dean,), (dean,)]
+    assert message_states(tmp_path) == ["sent", "sent"]
+
+
+def test_outbox_retry_sends_deferred_mail_now_instead_of_after_its_backoff(
+    run_cli: RunCli,
+    tmp_path: Path,
+    start_smtp_server: StartSmtpServer,
+    smtp_ca_file: Path,
+) -> None:
+    import_sample(tmp_path)
+    busy = start_smtp_server(faults=Faults(data_reply="451 4.3.0 Try again later"))
+    deferred = run_cli(
+        "--config", smtp_config(tmp_path, busy, smtp_ca_file), "run-once", "--as-of", AS_OF
+    )
+    assert deferred.returncode == 1
+    assert message_states(tmp_path) == ["pending", "pending"]
+
+    healthy = start_smtp_server()
+    retry = run_cli("--config", smtp_config(tmp_path, healthy, smtp_ca_file), "outbox", "retry")
+
+    assert retry.returncode == 0, retry.stderr
+    assert "2 deferred message(s) due now" in retry.stdout
+    assert len(healthy.messages) == 2
     assert message_states(tmp_path) == ["sent", "sent"]
 
 

@@ -658,13 +658,17 @@ def test_retries_back_off_doubling_while_the_server_stays_busy(
     assert only_message(db).state == "pending"
 
 
-def test_one_refused_recipient_fails_alone_and_the_message_counts_sent(
+def test_one_recipient_refusing_for_good_leaves_the_message_partly_failed_until_retried(
     db: Database, tmp_path: Path, start_smtp_server: StartSmtpServer, smtp_ca_file: Path
 ) -> None:
+    """A coordinator got it, the escalation cc was refused for good: the message is not
+    "sent". The run fails, the outbox and health show it, and once the address works
+    `outbox retry` sends it to the refused recipient alone."""
     import_rows(db, TBILISI)
     server = start_smtp_server(faults=Faults(rcpt_replies={DEAN: "550 5.1.1 No such user"}))
     escalation = {"at_window": 7, "cc": [DEAN]}
-    context = make_context(make_config(server, smtp_ca_file, tmp_path, escalation=escalation), db)
+    config = make_config(server, smtp_ca_file, tmp_path, escalation=escalation)
+    context = make_context(config, db)
 
     report = reminder_run(context)
 
@@ -672,18 +676,42 @@ def test_one_refused_recipient_fails_alone_and_the_message_counts_sent(
     assert mail.received.recipients == (AYSE,)
     assert (mail.to(), mail.cc()) == ([AYSE], [DEAN])  # the header still names the dean
     entry = only_message(db)
-    assert (entry.state, entry.attempts) == ("sent", 1)
+    assert (entry.state, entry.attempts) == ("partial", 1)
     assert entry.last_error == f"{DEAN}: 550 5.1.1 No such user"
     assert entry.recipients == (
         (AYSE, "sent", None),
         (DEAN, "failed", "550 5.1.1 No such user"),
     )
-    assert (report.delivery.sent, report.delivery.pending, report.delivery.failed) == (1, 0, 0)
-    assert report.exit_status == 0
+    delivery = report.delivery
+    # Not counted as sent: one recipient never got it.
+    counts = (delivery.sent, delivery.pending, delivery.failed, delivery.partly_failed)
+    assert counts == (0, 0, 0, 1)
+    assert report.exit_status == 1
+    assert [o.status for o in delivery.messages] == ["partial"]
+    with db.session(read_only=True) as session:
+        failing = store.oldest_failing_message(session)
+        listed = store.outbox_entries(session, states=[MessageState.PARTIAL])
+    assert failing is not None and failing.message_id == entry.message_id
+    assert [e.message_id for e in listed] == [entry.message_id]
 
+    # Nothing is retried on its own: a refusal for good waits for a person.
     reminder_run(context, now=NOW + timedelta(days=1))
     assert len(server.messages) == 1
-    assert only_message(db).last_error == entry.last_error
+
+    fixed = start_smtp_server()
+    with db.session() as session:
+        assert store.requeue(session, now=NOW + timedelta(days=1)) == store.Requeued(1, 0)
+    again = reminder_run(
+        make_context(make_config(fixed, smtp_ca_file, tmp_path, escalation=escalation), db),
+        now=NOW + timedelta(days=1, minutes=1),
+    )
+
+    (resent,) = mails(fixed)
+    assert resent.received.recipients == (DEAN,)  # Ayşe does not get it twice
+    assert resent.message_id == entry.message_id
+    assert only_message(db).state == "sent"
+    assert only_message(db).last_error is None
+    assert again.exit_status == 0
 
 
 def test_a_recipient_deferred_after_another_was_refused_keeps_the_refusal(
@@ -711,7 +739,7 @@ def test_a_recipient_deferred_after_another_was_refused_keeps_the_refusal(
     (mail,) = mails(healthy)
     assert mail.received.recipients == (AYSE,)  # the dean was refused for good
     settled = only_message(db)
-    assert settled.state == "sent"
+    assert settled.state == "partial"
     # The dean's refusal still stands after Ayşe's copy went out on the second attempt.
     assert settled.last_error == f"{DEAN}: 550 5.1.1 No such user"
 
@@ -736,9 +764,9 @@ def test_a_permanent_refusal_fails_and_outbox_retry_puts_it_back(
     assert healthy.messages == ()  # failed for good: no retry on its own
 
     with db.session() as session:
-        requeued = store.requeue_failed(session, now=NOW + timedelta(days=1, hours=1))
+        requeued = store.requeue(session, now=NOW + timedelta(days=1, hours=1))
 
-    assert requeued == 1
+    assert requeued == store.Requeued(refused=1, deferred=0)
     back = only_message(db)
     assert (back.state, back.recipients[0][1]) == ("pending", "pending")
     reminder_run(recovered, now=NOW + timedelta(days=1, hours=2))
@@ -746,7 +774,7 @@ def test_a_permanent_refusal_fails_and_outbox_retry_puts_it_back(
     assert mail.message_id == entry.message_id
     assert only_message(db).state == "sent"
     with db.session() as session:
-        assert store.requeue_failed(session, now=NOW + timedelta(days=2)) == 0
+        assert store.requeue(session, now=NOW + timedelta(days=2)) == store.Requeued(0, 0)
 
 
 def test_a_claim_lasts_its_lease_from_when_it_was_taken_in_a_long_delivery_pass(
