@@ -111,6 +111,16 @@ class CountryCounts:
 
 
 @dataclass(frozen=True)
+class UndeliveredMail:
+    """A message some recipient refused for good: who, and what their server replied."""
+
+    message_id: str
+    subject: str
+    state: str  # failed | partial
+    refused: tuple[tuple[str, str], ...]  # (address, the server's reply)
+
+
+@dataclass(frozen=True)
 class WeeklyDigest:
     """One recipient's weekly status digest."""
 
@@ -130,6 +140,9 @@ class WeeklyDigest:
     countries: tuple[CountryCounts, ...] = ()
     # The office summary: every coordinator's portfolio in one digest.
     office_wide: bool = False
+    # Mail refused for good: all of it in the office's digests, a coordinator's own in
+    # theirs (someone must fix the address, then run `reminder outbox retry`).
+    undelivered: tuple[UndeliveredMail, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -141,6 +154,7 @@ class WeeklyDigest:
             or self.approximate.total
             or self.unrecognised_countries.total
             or self.unrouted.total
+            or self.undelivered
         )
 
     @property

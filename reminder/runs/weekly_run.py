@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from reminder.domain.dates import days_left
 from reminder.domain.reminder_digest import Recipient
 from reminder.domain.weekly_digest import (
     Change,
+    UndeliveredMail,
     WeeklyBuilder,
     WeeklyDigest,
     iso_week,
@@ -29,7 +31,8 @@ from reminder.runs.delivery import MessageOutcome, deliver_pending
 from reminder.runs.messages import make_message_id, write_preview_files
 from reminder.runs.planning import ledger_address
 from reminder.runs.report import RunReport
-from reminder.store import PlannedMessage
+from reminder.store import OutboxEntry, PlannedMessage
+from reminder.store.models import REFUSED_STATES
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +109,51 @@ def plan_weekly(context: Context, as_of: date) -> list[WeeklyDigest]:
             for address in _addresses(router.recipients(event.agreement)):
                 changes.setdefault(address, []).append(change)
             all_changes.append(change)
-    return [
+        refused = store.outbox_entries(session, states=list(REFUSED_STATES))
+    undelivered = _undelivered_mail(refused)
+    default = context.config.reminders.default_recipient
+    office_addresses = {ledger_address(default)} if default else set()
+    digests = [
         builder.build(tuple(changes.get(address, ()))) for address, builder in builders.items()
     ] + [builder.build(tuple(all_changes)) for builder in office]
+    return [
+        replace(digest, undelivered=_undelivered_for(digest, undelivered, office_addresses))
+        for digest in digests
+    ]
+
+
+def _undelivered_mail(
+    entries: Iterable[OutboxEntry],
+) -> list[tuple[frozenset[str], UndeliveredMail]]:
+    """Return each message refused for good, with the ledger addresses it was for."""
+    return [
+        (
+            frozenset(ledger_address(address) for address, _, _ in entry.recipients),
+            UndeliveredMail(
+                entry.message_id,
+                entry.subject,
+                entry.state,
+                tuple(
+                    (address, error or "refused")
+                    for address, state, error in entry.recipients
+                    if state == "failed"
+                ),
+            ),
+        )
+        for entry in entries
+    ]
+
+
+def _undelivered_for(
+    digest: WeeklyDigest,
+    undelivered: list[tuple[frozenset[str], UndeliveredMail]],
+    office_addresses: set[str],
+) -> tuple[UndeliveredMail, ...]:
+    """Return the refused mail `digest` names: all of it for the office (the summary and
+    the default recipient), a coordinator's own mail for a coordinator."""
+    address = ledger_address(digest.recipient.email)
+    everything = digest.office_wide or address in office_addresses
+    return tuple(mail for meant_for, mail in undelivered if everything or address in meant_for)
 
 
 def _addresses(recipients: Iterable[Recipient]) -> list[str]:

@@ -697,6 +697,14 @@ def test_one_recipient_refusing_for_good_leaves_the_message_partly_failed_until_
     # Nothing is retried on its own: a refusal for good waits for a person.
     reminder_run(context, now=NOW + timedelta(days=1))
     assert len(server.messages) == 1
+    # The weekly digests name it: the office's, and Ayşe's, whose reminder it was.
+    digest_run(context, as_of=AS_OF, now=NOW + timedelta(days=1))
+    for reader in (OFFICE, AYSE):
+        (weekly,) = [m for m in mail_to(server, reader) if m.message_id != entry.message_id]
+        assert "Mail refused for good (1)" in weekly.text
+        assert f"refused by {DEAN}: 550 5.1.1 No such user" in weekly.text
+        assert entry.message_id in weekly.text
+        assert f"Refused by {DEAN}: 550 5.1.1 No such user" in weekly.html
 
     fixed = start_smtp_server()
     with db.session() as session:
@@ -709,8 +717,8 @@ def test_one_recipient_refusing_for_good_leaves_the_message_partly_failed_until_
     (resent,) = mails(fixed)
     assert resent.received.recipients == (DEAN,)  # Ayşe does not get it twice
     assert resent.message_id == entry.message_id
-    assert only_message(db).state == "sent"
-    assert only_message(db).last_error is None
+    assert message_entry(db, entry.message_id).state == "sent"
+    assert message_entry(db, entry.message_id).last_error is None
     assert again.exit_status == 0
 
 
