@@ -81,10 +81,16 @@ def command_handler(name: str) -> Handler:
 def _iso_date(text: str) -> date:
     from datetime import date
 
+    from reminder.domain.dates import day_out_of_range
+
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (use YYYY-MM-DD)") from None
+    reason = day_out_of_range(day)
+    if reason is not None:
+        raise argparse.ArgumentTypeError(reason)
+    return day
 
 
 def _path(text: str) -> Path:

@@ -26,25 +26,42 @@ if TYPE_CHECKING:
 # --- arguments -----------------------------------------------------------------------------
 
 
+#: The largest id an agreement can have: ids are 32-bit integers on PostgreSQL and
+#: MariaDB, and a larger number would be a database error rather than "no such id".
+LARGEST_ID = 2**31 - 1
+#: The longest term a renewal may run, as agreements.term_years allows.
+LONGEST_TERM_YEARS = 100
+
+
 def agreement_id(text: str) -> int:
     """Return the agreement id written as `text`. Raises InputError unless it is one."""
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= LARGEST_ID:
         raise InputError(f"{text!r} is not an agreement id: give the number `agreements` lists")
     return int(text)
 
 
 def option_date(option: str, text: str) -> date:
-    """Return the date given to `option` as YYYY-MM-DD. Raises InputError otherwise."""
+    """Return the date given to `option` as YYYY-MM-DD, within the years reminder works
+    with. Raises InputError otherwise."""
+    from reminder.domain.dates import day_out_of_range
+
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise InputError(f"{option}: {text!r} is not a date (use YYYY-MM-DD)") from None
+    reason = day_out_of_range(day)
+    if reason is not None:
+        raise InputError(f"{option}: {reason}")
+    return day
 
 
 def option_count(option: str, text: str) -> int:
-    """Return the whole number given to `option`. Raises InputError otherwise."""
-    if not text.isascii() or not text.isdigit():
-        raise InputError(f"{option}: {text!r} is not a whole number of years")
+    """Return the whole number of years given to `option`, 1 to LONGEST_TERM_YEARS.
+    Raises InputError otherwise."""
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= LONGEST_TERM_YEARS:
+        raise InputError(
+            f"{option}: {text!r} is not a whole number of years from 1 to {LONGEST_TERM_YEARS}"
+        )
     return int(text)
 
 

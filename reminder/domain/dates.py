@@ -110,6 +110,17 @@ def _days_in_month(year: int, month: int) -> int:
     return _DAYS_IN_MONTH[month]
 
 
+def day_out_of_range(day: date) -> str | None:
+    """Return why `day` is outside the years reminder works with, or None when it is not.
+
+    The importer refuses the same years: beyond them a window, an alarm or a term added
+    to the date leaves the calendar Python can count in.
+    """
+    if MIN_YEAR <= day.year <= MAX_YEAR:
+        return None
+    return f"{day.isoformat()} is outside the years {MIN_YEAR}-{MAX_YEAR}"
+
+
 def _check_year(text: str, year: int) -> None:
     if not MIN_YEAR <= year <= MAX_YEAR:
         raise ValueError(f"{text} is not a date: year {year} is outside {MIN_YEAR}-{MAX_YEAR}")

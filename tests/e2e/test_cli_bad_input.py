@@ -1,0 +1,38 @@
+"""Numbers and dates no agreement can have: one line and exit 2, never an internal error,
+and nothing recorded that a later command would choke on."""
+
+from __future__ import annotations
+
+import pytest
+from e2e.clirun import REPO, SAMPLE, RunCli
+
+EXAMPLE_CONFIG = REPO / "config.example.toml"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (("show", "9223372036854775808"), "is not an agreement id"),
+        (("renew", "26", "--concluded", "9999-12-31"), "--concluded: 9999-12-31 is outside"),
+        (("renew", "26", "--until", "9999-12-31"), "--until: 9999-12-31 is outside"),
+        (("renew", "26", "--concluded", "2022-01-01", "--years", "99999"), "--years:"),
+        (("agreements", "--as-of", "9999-12-31"), "--as-of: 9999-12-31 is outside"),
+        (("run-once", "--as-of", "0001-01-01"), "--as-of: 0001-01-01 is outside"),
+    ],
+)
+def test_impossible_ids_and_dates_are_one_line_and_change_nothing(
+    run_cli: RunCli, arguments: tuple[str, ...], said: str
+) -> None:
+    config = ("--config", EXAMPLE_CONFIG)
+    assert run_cli(*config, "import", SAMPLE).returncode == 0
+
+    result = run_cli(*config, *arguments)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert said in result.stderr.splitlines()[-1]
+    # Nothing that breaks the calendar was recorded.
+    calendar = run_cli(*config, "export-ics")
+    assert calendar.returncode == 0, calendar.stderr
+    shown = run_cli(*config, "show", "26")
+    assert shown.returncode == 0, shown.stderr
