@@ -73,12 +73,12 @@ def test_the_wheel_carries_templates_and_migrations(wheel: Path) -> None:
     } <= packaged_templates
     assert packaged_templates <= names
     migrations = {
-        f"reminder/migrations/versions/{path.name}"
-        for path in (REPOSITORY / "reminder" / "migrations" / "versions").glob("*.py")
+        f"reminder/store/migrations/versions/{path.name}"
+        for path in (REPOSITORY / "reminder" / "store" / "migrations" / "versions").glob("*.py")
     }
     assert migrations
     assert migrations <= names
-    assert "reminder/migrations/script.py.mako" in names
+    assert "reminder/store/migrations/script.py.mako" in names
     assert not any("__pycache__" in name for name in names)
 
 
