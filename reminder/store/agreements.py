@@ -13,14 +13,17 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from reminder.domain.records import Lifecycle
+from reminder.store.driver_writes import insert_rows, update_by_id
 from reminder.store.models import Agreement, AgreementEvent, EventAction
 
 # Rows fetched at a time while streaming agreements.
 STREAM_BATCH_ROWS = 1000
+
+_EVENT_COLUMNS = ("agreement_id", "at", "actor", "action", "details")
 
 #: What identifies an agreement across imports: partner key, programme key, conclusion.
 Identity = tuple[str, str, date]
@@ -234,20 +237,15 @@ def supersede(
         if (partner_key, programme_key) in touched:
             groups[partner_key, programme_key].append(member)
     changes = [change for group in groups.values() for change in _plan_supersession(group)]
-    if changes:
-        # The ORM's bulk UPDATE by primary key: one executemany for all the changes.
-        session.execute(
-            update(Agreement),
-            [
-                {
-                    "id": change.agreement_id,
-                    "lifecycle": change.lifecycle,
-                    "superseded_by_id": change.superseded_by_id,
-                    "updated_at": now,
-                }
-                for change in changes
-            ],
-        )
+    update_by_id(
+        session,
+        Agreement,
+        ("lifecycle", "superseded_by_id", "updated_at"),
+        [
+            (change.lifecycle, change.superseded_by_id, now, change.agreement_id)
+            for change in changes
+        ],
+    )
     return changes
 
 
@@ -308,18 +306,12 @@ def record_events(
     actor: str,
 ) -> None:
     """Insert (agreement id, action, details) events by `actor` at `now` in one batch."""
-    if not events:
-        return  # an empty list would insert one row of defaults
-    session.execute(
-        insert(AgreementEvent.__table__),
+    insert_rows(
+        session,
+        AgreementEvent.__table__,
+        _EVENT_COLUMNS,
         [
-            {
-                "agreement_id": agreement_id,
-                "at": now,
-                "actor": actor,
-                "action": str(action),
-                "details": details,
-            }
+            (agreement_id, now, actor, str(action), details)
             for agreement_id, action, details in events
         ],
     )

@@ -3,8 +3,8 @@
 An import may hold any number of rows: `ImportInBatches` writes them a batch at a time
 in the caller's transaction, keeping between batches only what identifies the rows met,
 and redoes supersession (rules in `agreements`) once at the end; `apply_import` is one
-batch of it. The writes are SQLAlchemy's `insert()` and `update()`, each executed
-with a list of parameter sets (an "insertmanyvalues" batch, an executemany).
+batch of it. New agreements go to the driver through `driver_writes` (see there why);
+updates are SQLAlchemy's `update()` executed with a list of parameter sets.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, select, update
 from sqlalchemy.orm import Session
 
 from reminder.domain.records import AgreementInput
@@ -29,6 +29,7 @@ from reminder.store.agreements import (
     require_aware,
     supersede,
 )
+from reminder.store.driver_writes import insert_rows
 from reminder.store.import_identities import ImportIdentities, Place
 from reminder.store.import_plan import (
     IMPORTED_COLUMNS,
@@ -241,11 +242,7 @@ def _write_chunk(
     # than a chunk holds partners): people quote ids from the listing next to their table.
     source_file, source_line = (IMPORTED_COLUMNS.index(name) for name in PROVENANCE_FIELDS)
     writes.new_rows.sort(key=lambda values: (values[source_file], values[source_line]))
-    if writes.new_rows:
-        session.execute(
-            insert(Agreement.__table__),
-            [dict(zip(NEW_AGREEMENT_COLUMNS, values, strict=True)) for values in writes.new_rows],
-        )
+    insert_rows(session, Agreement.__table__, NEW_AGREEMENT_COLUMNS, writes.new_rows)
     # Each statement gets parameter sets with the same keys, so it runs as one batch.
     for statement, parameters in (
         (update(Agreement), writes.updated_rows),

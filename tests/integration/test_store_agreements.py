@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from factories import agreement_input
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, delete, insert, select
 
 from reminder import store
 from reminder.config.loading import load_config
@@ -22,12 +22,13 @@ from reminder.store import (
     apply_import,
     count_agreements,
     get_agreement,
+    import_plan,
     import_writes,
     iter_agreements,
     resupersede,
 )
 from reminder.store.database import Database
-from reminder.store.models import Agreement, Base, UTCDateTime
+from reminder.store.models import Agreement, AgreementEvent, Base, UTCDateTime
 
 NOW = datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 LATER = NOW + timedelta(days=7)
@@ -228,6 +229,88 @@ def test_rows_with_the_same_identity_are_refused_before_writing(db: Database) ->
         "agreements.tsv:11: partner_key is 301 characters long, at most 300 fit",
     )
     assert stored(db) == {}
+
+
+def _raw_table(db: Database, table: str, order_by: str) -> list[tuple[Any, ...]]:
+    """Return the rows of `table` as the driver reads them, without their id column."""
+    with db.session(read_only=True) as session:
+        result = session.connection().exec_driver_sql(f"SELECT * FROM {table} ORDER BY {order_by}")
+        keep = [index for index, name in enumerate(result.keys()) if name != "id"]
+        return [tuple(row[index] for index in keep) for row in result]
+
+
+def test_import_stores_exactly_what_sqlalchemy_would_store(db: Database) -> None:
+    # The import hands the driver values it converted itself (once per distinct
+    # value); the stored bytes must be those of SQLAlchemy's own insert, on every
+    # database, for every kind of value an import writes.
+    rows = [
+        make_row(
+            "université de lyon",
+            partner="Université de Lyon 100% ?",
+            country="Fr'ance %s",
+            country_code=None,
+            country_match=CountryMatch.UNKNOWN,
+            notes="Signed by the dean.\nTwo copies; 50% of %(x)s ? :1",
+            concluded=date(2020, 2, 29),
+            concluded_precision=Precision.MONTH,
+            effective_until=date(2024, 12, 31),
+            effective_until_source=UntilSource.TERM,
+            approximate=True,
+            coordinator_email=None,
+            warnings=("conclusion date  has\nno day", "country guessed"),
+        ),
+        make_row(
+            "istanbul teknik universitesi",
+            partner="İstanbul Teknik Üniversitesi",
+            country_match=CountryMatch.APPROXIMATE,
+            concluded=date(1999, 12, 31),
+            concluded_precision=Precision.YEAR,
+            effective_until_source=UntilSource.YEAR,
+            source_file="tables/ğ ş.csv",
+        ),
+        make_row("uniwersytet warszawski", programme_key="ka171", programme="KA171"),
+    ]
+    now = datetime(2025, 3, 1, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5)))
+    import_rows(db, rows, now)
+    ours = _raw_table(db, "agreements", "source_line")
+    our_events = _raw_table(db, "agreement_events", "details")
+
+    with db.session() as session:
+        session.execute(delete(AgreementEvent.__table__))
+        session.execute(delete(Agreement.__table__))
+        session.execute(
+            insert(Agreement.__table__),
+            [
+                import_plan._imported_values(row)
+                | {"lifecycle": Lifecycle.ACTIVE, "created_at": now, "updated_at": now}
+                for row in rows
+            ],
+        )
+        ids = {
+            line: agreement_id
+            for line, agreement_id in session.execute(select(Agreement.source_line, Agreement.id))
+        }
+        session.execute(
+            insert(AgreementEvent.__table__),
+            [
+                {
+                    "agreement_id": ids[row.source_line],
+                    "at": now,
+                    "actor": "tester",
+                    "action": "imported",
+                    "details": f"from {row.source_file}:{row.source_line}",
+                }
+                for row in rows
+            ],
+        )
+    theirs = _raw_table(db, "agreements", "source_line")
+    their_events = _raw_table(db, "agreement_events", "details")
+
+    assert ours == theirs
+    # The events point at other ids now: compare them without agreement_id.
+    assert [event[1:] for event in our_events] == [event[1:] for event in their_events]
+    assert len(ours) == 3
+    assert len(our_events) == 3
 
 
 def import_in_batches(

@@ -21,6 +21,7 @@ from reminder.domain.dates import PartialDate, parse_date_text
 from reminder.domain.records import AgreementInput, CountryMatch, Precision, UntilSource
 from reminder.importing.cells import clean, normalize_key, split_partner
 from reminder.importing.tables import _LineCounter, _looks_turkish
+from reminder.store.driver_writes import _Remembered
 from reminder.store.import_identities import Place
 from reminder.store.import_writes import _row_problems
 
@@ -73,6 +74,20 @@ def test_a_remembered_date_is_the_same_and_a_bad_one_fails_every_time() -> None:
     for _ in range(2):
         with pytest.raises(ValueError, match="February 2023 has 28 days"):
             parse_date_text("29.02.2023")
+
+
+def test_remembered_conversions_run_once_per_distinct_value() -> None:
+    calls: list[object] = []
+
+    def convert(value: object) -> str:
+        calls.append(value)
+        return f"<{value}>"
+
+    remembered = _Remembered(convert)
+    values = [date(2024, 1, 1), None, date(2024, 1, 1), "day", None, "day"]
+
+    assert [remembered[value] for value in values] == [f"<{value}>" for value in values]
+    assert calls == [date(2024, 1, 1), None, "day"]
 
 
 def _row(line: int, partner_key: str, **overrides: object) -> AgreementInput:
