@@ -9,6 +9,7 @@ command does, reads it with a plain query (see `revisions`).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -306,16 +307,34 @@ def _is_sqlite_file(url: URL) -> bool:
 
 
 def _create_sqlite_folder(url: URL) -> None:
-    """Create the folder of an SQLite database file; raises StoreError if it cannot."""
+    """Create the folder of an SQLite database file, and the file itself, empty and
+    readable by its owner only, when it does not exist yet; raises StoreError if it
+    cannot.
+
+    The database holds every message body and the coordinators' names and addresses,
+    like the outbox's files (0600). SQLite gives its -wal and -shm files the mode of
+    the database file, so they are private too. An existing file keeps its mode: an
+    administrator may have opened it to a group on purpose.
+    """
     if not _is_sqlite_file(url) or url.database is None:
         return
-    folder = Path(url.database).parent
+    database = Path(url.database)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        database.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StoreError(
-            f"cannot create the folder {folder} for the database: {error.strerror or error}"
+            f"cannot create the folder {database.parent} for the database: "
+            f"{error.strerror or error}"
         ) from error
+    try:
+        descriptor = os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError as error:
+        raise StoreError(
+            f"cannot create the database {database}: {error.strerror or error}"
+        ) from error
+    os.close(descriptor)
 
 
 def _create_engine(url: URL, display_url: str) -> Engine:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import stat
 import sys
 import threading
 import time
@@ -276,6 +277,19 @@ def test_sqlite_folder_that_cannot_be_created_is_store_error(tmp_path: Path) -> 
     blocking_file.write_text("a file where the database folder should be")
     with pytest.raises(StoreError, match="cannot create the folder"):
         open_database(f"sqlite:///{blocking_file / 'reminder.db'}")
+
+
+def test_a_new_sqlite_database_and_its_wal_are_readable_by_their_owner_only(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'state' / 'reminder.db'}"
+    with open_database(url, migrate=True) as database, database.session() as session:
+        apply_import(session, [], now=datetime(2025, 1, 1, tzinfo=UTC), actor="test")
+        files = sorted((tmp_path / "state").iterdir())
+        assert {path.name for path in files} >= {"reminder.db", "reminder.db-wal"}
+        assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in files} == {
+            path.name: 0o600 for path in files
+        }
 
 
 def test_sqlite_file_that_cannot_be_opened_is_store_error(tmp_path: Path) -> None:
