@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 #: The largest id an agreement can have: ids are 32-bit integers on PostgreSQL and
 #: MariaDB, and a larger number would be a database error rather than "no such id".
 LARGEST_ID = 2**31 - 1
-#: The longest term a renewal may run, as agreements.term_years allows.
-LONGEST_TERM_YEARS = 100
 
 
 def agreement_id(text: str) -> int:
@@ -56,12 +54,9 @@ def option_date(option: str, text: str) -> date:
 
 
 def option_count(option: str, text: str) -> int:
-    """Return the whole number of years given to `option`, 1 to LONGEST_TERM_YEARS.
-    Raises InputError otherwise."""
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= LONGEST_TERM_YEARS:
-        raise InputError(
-            f"{option}: {text!r} is not a whole number of years from 1 to {LONGEST_TERM_YEARS}"
-        )
+    """Return the whole number given to `option`. Raises InputError otherwise."""
+    if not text.isascii() or not text.isdigit():
+        raise InputError(f"{option}: {text!r} is not a whole number of years")
     return int(text)
 
 

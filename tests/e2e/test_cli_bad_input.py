@@ -15,7 +15,7 @@ EXAMPLE_CONFIG = REPO / "config.example.toml"
         (("show", "9223372036854775808"), "is not an agreement id"),
         (("renew", "26", "--concluded", "9999-12-31"), "--concluded: 9999-12-31 is outside"),
         (("renew", "26", "--until", "9999-12-31"), "--until: 9999-12-31 is outside"),
-        (("renew", "26", "--concluded", "2022-01-01", "--years", "99999"), "--years:"),
+        (("renew", "26", "--concluded", "2022-01-01", "--years", "99999"), "--years must be"),
         (("agreements", "--as-of", "9999-12-31"), "--as-of: 9999-12-31 is outside"),
         (("run-once", "--as-of", "0001-01-01"), "--as-of: 0001-01-01 is outside"),
     ],
