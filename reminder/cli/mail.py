@@ -127,7 +127,10 @@ def _print_delivery(delivery: DeliveryReport) -> None:
         f"{delivery.partly_failed} partly failed (a recipient refused it for good)"
     )
     if delivery.sending:
-        line += f", {delivery.sending} being sent by another process"
+        line += (
+            f", {delivery.sending} claimed by another process (being sent there, or "
+            "waiting for a dead process's claim to lapse)"
+        )
     print(f"outbox: {line}")
 
 
@@ -248,4 +251,5 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
         context = build_context(config, database)
         delivery = asyncio.run(deliver_pending(context, now=_now()))
     _print_delivery(delivery)
-    return 1 if delivery.pending or delivery.failed or delivery.partly_failed else 0
+    undone = delivery.pending or delivery.failed or delivery.partly_failed or delivery.sending
+    return 1 if undone else 0

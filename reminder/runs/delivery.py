@@ -47,7 +47,8 @@ class DeliveryReport:
     """What a delivery pass did, and where the outbox stands after it.
 
     `failed` messages were refused for good by every recipient, `partly_failed` ones by
-    some; `sending` ones another process holds a claim on right now (its to report).
+    some; `sending` ones another process holds a claim on (it is sending them, or died
+    holding the claim, which lapses after the lease).
     """
 
     sent: int = 0

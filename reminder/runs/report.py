@@ -36,7 +36,9 @@ class RunReport:
     @property
     def exit_status(self) -> int:
         """Return 0 when everything due went out, else 1 (pending, failed, partly failed,
-        unrouted). A message another process is sending is that process's to report."""
+        claimed by another process, unrouted). A message another process holds a claim
+        on has not gone out as far as this run can tell: that process may be sending it,
+        or may have died with the claim, which then lapses."""
         d = self.delivery
-        undone = d.pending or d.failed or d.partly_failed or self.unrouted
+        undone = d.pending or d.failed or d.partly_failed or d.sending or self.unrouted
         return 1 if undone and not self.dry_run else 0

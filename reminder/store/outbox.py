@@ -38,9 +38,9 @@ class OutboxEntry:
 def message_counts(session: Session, *, now: datetime | None = None) -> dict[str, int]:
     """Return how many messages are in each state.
 
-    With `now`, a pending message that a process holds a live claim on (it is being
-    sent right now, by another process when the caller holds none) counts as
-    "sending", not "pending": whether it goes out is that process's to report.
+    With `now`, a pending message that a process holds an unexpired claim on counts
+    as "sending", not "pending": that process is sending it, or died holding the
+    claim, which lapses with its lease.
     """
     rows = session.execute(select(Message.state, func.count()).group_by(Message.state))
     counts = {str(state): count for state, count in rows}
