@@ -11,6 +11,7 @@ import codecs
 import csv
 import itertools
 import re
+import stat
 import zipfile
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -94,8 +95,13 @@ def open_table(path: Path, *, fmt: str = "auto", sheet: str | None = None) -> Ra
 
 
 def _read_head(path: Path) -> bytes:
-    """Return the first bytes of the file; raise InputError if it is missing or blank."""
+    """Return the first bytes of the file; raise InputError if it is missing, blank, or
+    not a regular file (/dev/zero, /dev/urandom or a pipe never end: reading one would
+    only stop when memory runs out)."""
     try:
+        mode = path.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a directory is said below
+            raise InputError(f"{path}: not a regular file: give the table's file")
         with path.open("rb") as file:
             head = file.read(_HEAD_BYTES)
             # A file is empty when it holds nothing but whitespace, to its end.
@@ -143,6 +149,7 @@ def detect_encoding(path: Path, head: bytes) -> tuple[str, int]:
         control_count = sum(byte in _CONTROL_BYTES for byte in sample)
         if b"\x00" in sample or control_count > len(sample) // 100:
             raise InputError(f"{path}: not a table: the file holds binary data, not text")
+        _refuse_nul_bytes(path)
         line_count = _decoded_line_count(path, "utf-8-sig")
         if line_count is not None:
             return "utf-8-sig", line_count
@@ -154,6 +161,23 @@ def detect_encoding(path: Path, head: bytes) -> tuple[str, int]:
         if line_count is not None:
             return encoding, line_count
     raise InputError(f"{path}: cannot decode the text as UTF-8, Windows-1254 or Windows-1252")
+
+
+def _refuse_nul_bytes(path: Path) -> None:
+    """Raise InputError when a text table that is not UTF-16 holds a NUL byte anywhere.
+
+    The first 8 KB are looked at with the rest of the sniffing; a NUL further on would
+    be stored by SQLite and put raw into mail, and refused by PostgreSQL mid-import.
+    """
+    offset = 0
+    for chunk in _chunks(path):
+        found = chunk.find(b"\x00")
+        if found >= 0:
+            raise InputError(
+                f"{path}: not a table: a NUL byte at byte {offset + found + 1} "
+                "(binary data, not text)"
+            )
+        offset += len(chunk)
 
 
 def _chunks(path: Path) -> Iterator[bytes]:

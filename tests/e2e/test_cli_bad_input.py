@@ -3,6 +3,8 @@ and nothing recorded that a later command would choke on."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from e2e.clirun import REPO, SAMPLE, RunCli
 
@@ -36,3 +38,30 @@ def test_impossible_ids_and_dates_are_one_line_and_change_nothing(
     assert calendar.returncode == 0, calendar.stderr
     shown = run_cli(*config, "show", "26")
     assert shown.returncode == 0, shown.stderr
+
+
+def test_a_nul_byte_deep_in_a_table_is_one_line_and_nothing_is_stored(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    table = tmp_path / "agreements.tsv"
+    rows = "".join(f"University {n}\tLatvia\t01.01.2020\t01.01.2025\n" for n in range(400))
+    text = ("University\tCountry\tConclusion date\tEffective until\n" + rows).encode()
+    assert len(text) > 8192  # past the part read to sniff the format
+    table.write_bytes(text + b"Riga\x00 University\tLatvia\t01.01.2020\t01.01.2025\n")
+
+    result = run_cli("--config", EXAMPLE_CONFIG, "import", table)
+
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"{table}: not a table: a NUL byte at byte {len(text) + 5}" in result.stderr
+    listed = run_cli("--config", EXAMPLE_CONFIG, "agreements", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_device_as_the_table_is_refused_at_once(run_cli: RunCli, device: str) -> None:
+    result = run_cli("--config", EXAMPLE_CONFIG, "import", device, timeout=20)
+
+    assert result.returncode == 2
+    assert result.stderr == f"reminder: {device}: not a regular file: give the table's file\n"
