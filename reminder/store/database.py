@@ -307,15 +307,9 @@ def _is_sqlite_file(url: URL) -> bool:
 
 
 def _create_sqlite_folder(url: URL) -> None:
-    """Create the folder of an SQLite database file, and the file itself, empty and
-    readable by its owner only, when it does not exist yet; raises StoreError if it
-    cannot.
-
-    The database holds every message body and the coordinators' names and addresses,
-    like the outbox's files (0600). SQLite gives its -wal and -shm files the mode of
-    the database file, so they are private too. An existing file keeps its mode: an
-    administrator may have opened it to a group on purpose.
-    """
+    """Create an SQLite database's folder and, when new, the file itself, owner-only
+    (0600, like the outbox: it holds every message). SQLite gives -wal and -shm the
+    file's mode. An existing file keeps its mode. Raises StoreError if it cannot."""
     if not _is_sqlite_file(url) or url.database is None:
         return
     database = Path(url.database)
