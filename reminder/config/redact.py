@@ -37,17 +37,22 @@ def _split(url: str) -> tuple[str, str, str, str] | None:
     return found.group("scheme"), userinfo + "@", location, mark + query
 
 
+def _password_arguments(query: str) -> list[tuple[str, str, bool]]:
+    """Return the query's (key, value, holds a password) triples, in order."""
+    return [
+        (key, value, key.lower() in _PASSWORD_ARGUMENTS)
+        for key, value in parse_qsl(query.lstrip("?"), keep_blank_values=True)
+    ]
+
+
 def url_has_password(url: str) -> bool:
     """Return whether `url` carries a password, in its userinfo or its query."""
     parts = _split(url)
     if parts is None:
         return False
     _, userinfo, _, query = parts
-    if ":" in userinfo.rstrip("@"):
-        return True
-    return any(
-        key.lower() in _PASSWORD_ARGUMENTS and value
-        for key, value in parse_qsl(query.lstrip("?"), keep_blank_values=True)
+    return ":" in userinfo.rstrip("@") or any(
+        value for _, value, secret in _password_arguments(query) if secret
     )
 
 
@@ -61,11 +66,8 @@ def redact_url(url: str) -> str:
         user = userinfo.rstrip("@").partition(":")[0]
         userinfo = f"{user}:{MASK}@"
     if query:
-        arguments = [
-            f"{quote(key, safe='')}={MASK}"
-            if key.lower() in _PASSWORD_ARGUMENTS
-            else f"{quote(key, safe='')}={quote(value, safe='/:@,')}"
-            for key, value in parse_qsl(query.lstrip("?"), keep_blank_values=True)
-        ]
-        query = "?" + "&".join(arguments)
+        query = "?" + "&".join(
+            f"{quote(key, safe='')}={MASK if secret else quote(value, safe='/:@,')}"
+            for key, value, secret in _password_arguments(query)
+        )
     return f"{scheme}{userinfo}{location}{query}"

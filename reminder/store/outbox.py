@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, func, or_, select, true, update
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from reminder.store.models import REFUSED_STATES, Message, MessageRecipient, MessageState
@@ -125,9 +125,9 @@ def requeue(session: Session, *, now: datetime) -> Requeued:
     hurried: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(Message)
         .where(
+            # The refused ones just requeued are due at `now` already: not counted twice.
             Message.state == MessageState.PENDING,
             Message.next_attempt_at > now,
-            Message.id.not_in(refused_ids) if refused_ids else true(),
             or_(Message.claimed_until.is_(None), Message.claimed_until < now),
         )
         .values(next_attempt_at=now)
