@@ -21,10 +21,11 @@ from reminder.domain.windows import NOTICE
 
 @dataclass(frozen=True, slots=True, order=True)
 class Recipient:
-    """A person who receives digests."""
+    """A person who receives digests, and the language their mail is written in."""
 
     email: str
     name: str = ""
+    language: str = "en"
 
 
 class DueItem(NamedTuple):

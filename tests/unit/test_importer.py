@@ -209,7 +209,7 @@ def test_the_same_data_with_a_utf8_bom_or_as_utf16(tmp_path: Path, sample: Impor
 
 TURKISH_ROWS = [
     "69\tDoğu Akdeniz Üniversitesi\tCyprus\t12.03.2021\t2026",
-    "70\tIşık Üniversitesi\tTürkiye\t01.04.2021\t2026",  # noqa: RUF001 (Turkish dotless i)
+    "70\tIşık Üniversitesi\tTürkiye\t01.04.2021\t2026",
     "71\tİstanbul Teknik Üniversitesi\tTürkiye\t02.04.2021\t2026",
 ]
 WESTERN_ROWS = [
@@ -238,7 +238,7 @@ def test_windows_code_pages_are_told_apart(
     ("name", "encoding"),
     [
         ("Doğu Akdeniz Üniversitesi", "cp1254"),
-        ("Işık Üniversitesi", "cp1254"),  # noqa: RUF001 (Turkish dotless i)
+        ("Işık Üniversitesi", "cp1254"),
         ("Başkent Üniversitesi", "cp1254"),
         ("Háskólinn í Reykjavík - Þróunarsvið", "cp1252"),
         ("Landbúnaðarháskóli Íslands", "cp1252"),
@@ -407,7 +407,7 @@ def test_unknown_country_is_kept_without_a_code(tmp_path: Path) -> None:
 
 def test_normalize_key() -> None:
     assert normalize_key("Doğu Akdeniz Üniversitesi") == normalize_key("DOGU AKDENIZ UNIVERSITESI")
-    assert normalize_key("Işık Üniversitesi") == "isik universitesi"  # noqa: RUF001
+    assert normalize_key("Işık Üniversitesi") == "isik universitesi"
     assert normalize_key("İSTANBUL Teknik") == "istanbul teknik"
     assert (
         normalize_key("  Kyrgyz - Turkish   Manas (University) ")
