@@ -18,6 +18,7 @@ import pycountry
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
 from reminder.config.environment import is_time_zone, surroundings
+from reminder.config.languages import catalog_languages, language_reason
 
 T = TypeVar("T")
 
@@ -136,6 +137,13 @@ CountryCode = Annotated[
     AfterValidator(str.upper),
 ]
 NonEmpty = Annotated[str, AfterValidator(NON_EMPTY)]
+#: A language mail is written in: "en", or one with a catalog in reminder/locale/.
+Language = Annotated[
+    str,
+    AfterValidator(
+        Check(f"a language with a catalog: {', '.join(catalog_languages())}", language_reason)
+    ),
+]
 #: A path; a relative one is taken from the folder the config file is in.
 ConfigPath = Annotated[Path, BeforeValidator(_resolve_path)]
 Addresses = Annotated[tuple[Address, ...], BeforeValidator(tuple_from_list)]
