@@ -20,6 +20,7 @@ from pathlib import Path
 
 from reminder import store
 from reminder.config.schema import Config
+from reminder.domain.countries import aliases_of
 from reminder.domain.records import AgreementInput
 from reminder.errors import InputError
 from reminder.importing import rows as importer
@@ -73,6 +74,7 @@ def open_tables(
     cannot be used (missing, empty, not a table, needed columns missing).
     """
     tables: list[OpenTable] = []
+    aliases = aliases_of(config.countries.aliases)
     try:
         for path in paths:
             total = importer.count_lines(path, fmt=fmt, sheet=sheet) if count_lines else 0
@@ -83,6 +85,7 @@ def open_tables(
                 term_years=config.agreements.term_years,
                 default_programme=config.agreements.default_programme,
                 find_duplicates=False,  # `import_tables` does, in the database
+                country_aliases=aliases,
             )
             tables.append(OpenTable(path, items, total))
     except BaseException:

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import cast
 
-from reminder.domain.countries import CountryLookup, lookup_country
+from reminder.domain.countries import NO_ALIASES, Aliases, CountryLookup, lookup_country
 from reminder.domain.dates import (
     PartialDate,
     format_partial,
@@ -90,6 +90,7 @@ def read_table(
     sheet: str | None = None,
     term_years: int,
     default_programme: str,
+    country_aliases: Aliases = NO_ALIASES,
 ) -> ImportResult:
     """Read and validate a whole table; see `iter_table` for the rules.
 
@@ -97,7 +98,12 @@ def read_table(
     """
     result = ImportResult()
     items = iter_table(
-        path, fmt=fmt, sheet=sheet, term_years=term_years, default_programme=default_programme
+        path,
+        fmt=fmt,
+        sheet=sheet,
+        term_years=term_years,
+        default_programme=default_programme,
+        country_aliases=country_aliases,
     )
     for item in items:
         if isinstance(item, AgreementInput):
@@ -117,6 +123,7 @@ def iter_table(
     term_years: int,
     default_programme: str,
     find_duplicates: bool = True,
+    country_aliases: Aliases = NO_ALIASES,
 ) -> Iterator[AgreementInput | RowProblem | TableWarning]:
     """Stream a table's rows, validated, in file order.
 
@@ -146,6 +153,7 @@ def iter_table(
         term_years,
         default_programme,
         first_line_of={} if find_duplicates else None,
+        country_aliases=country_aliases,
     )
 
 
@@ -160,13 +168,14 @@ def count_lines(path: Path, *, fmt: str = "auto", sheet: str | None = None) -> i
 
 
 @functools.lru_cache(maxsize=4096)
-def _country_of(text: str) -> tuple[str, CountryLookup]:
-    """Return the cleaned country cell text and what it matched.
+def _country_of(text: str, aliases: Aliases) -> tuple[str, CountryLookup]:
+    """Return the cleaned country cell text and what it matched, `aliases` ([countries]
+    aliases) first.
 
     A table repeats a few hundred country texts: each is cleaned and looked up once.
     """
     country = clean(text)
-    return country, lookup_country(country)
+    return country, lookup_country(country, aliases)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -185,6 +194,7 @@ def _validated_rows(
     default_programme: str,
     *,
     first_line_of: dict[tuple[str, str, date], int] | None,
+    country_aliases: Aliases = NO_ALIASES,
 ) -> Iterator[AgreementInput | RowProblem | TableWarning]:
     """Yield each data row after the header as a row or a problem, warnings first.
 
@@ -214,7 +224,7 @@ def _validated_rows(
                 file, line, f"too few cells: {len(cells)} where the header has {header.width}"
             )
             continue
-        item = _build_row(file, line, header, cells, term_years, default_programme)
+        item = _build_row(file, line, header, cells, term_years, default_programme, country_aliases)
         if isinstance(item, AgreementInput):
             identity = (item.partner_key, item.programme_key, item.concluded)
             first_line = None if first_line_of is None else first_line_of.get(identity)
@@ -241,6 +251,7 @@ def _build_row(
     cells: Sequence[object],
     term_years: int,
     default_programme: str,
+    country_aliases: Aliases = NO_ALIASES,
 ) -> AgreementInput | RowProblem:
     """Return the row as an AgreementInput, or one RowProblem naming everything wrong."""
 
@@ -271,7 +282,7 @@ def _build_row(
     if reasons or concluded is None or resolved is None:
         return RowProblem(file, line, "; ".join(reasons))
 
-    country, found = _country_of(cell_text(cell("country")))
+    country, found = _country_of(cell_text(cell("country")), country_aliases)
     if found.match is CountryMatch.APPROXIMATE:
         warnings.append(f"country {country!r} matched approximately to {found.code} ({found.name})")
     elif not country:
