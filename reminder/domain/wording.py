@@ -20,6 +20,7 @@ from typing import Protocol
 from babel import Locale
 from babel.dates import format_date
 
+from reminder.domain import data_warnings
 from reminder.domain.dates import format_partial
 from reminder.domain.records import AgreementView, CountryMatch, Precision, UntilSource
 from reminder.domain.windows import NOTICE, Status
@@ -148,6 +149,10 @@ class Wording:
         if code is None:
             return self.words.gettext("Not recognised")
         return _territories(self.locale).get(code.upper(), as_written or code)
+
+    def data_warning(self, line: str) -> str:
+        """Return a warning the import stored with an agreement, in the reader's language."""
+        return data_warnings.translated(line, self.words)
 
     def change_action(self, action: str) -> str:
         """Return what happened to an agreement, as the weekly changes name it."""

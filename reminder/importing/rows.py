@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import cast
 
+from reminder.domain import data_warnings
 from reminder.domain.countries import NO_ALIASES, Aliases, CountryLookup, lookup_country
 from reminder.domain.dates import (
     PartialDate,
@@ -284,21 +285,26 @@ def _build_row(
 
     country, found = _country_of(cell_text(cell("country")), country_aliases)
     if found.match is CountryMatch.APPROXIMATE:
-        warnings.append(f"country {country!r} matched approximately to {found.code} ({found.name})")
+        fields = {"country": repr(country), "code": found.code, "name": found.name}
+        warnings.append(data_warnings.warning(data_warnings.COUNTRY_APPROXIMATE, **fields))
     elif not country:
-        warnings.append("the country is empty")
+        warnings.append(data_warnings.COUNTRY_EMPTY)
     elif found.match is CountryMatch.UNKNOWN:
-        warnings.append(f"country {country!r} is not a known country; kept without a code")
+        warnings.append(data_warnings.warning(data_warnings.COUNTRY_UNKNOWN, country=repr(country)))
     if concluded.precision is not Precision.DAY:
         written = cell_text(cell("concluded")).strip()
         counted_from = format_partial(concluded.earliest(), Precision.DAY)
-        warning = f"conclusion date {written} is not a full date; counting from {counted_from}"
-        if resolved.source is not UntilSource.GIVEN:
-            warning += ", so the effective-until date is approximate"
-        warnings.append(warning)
+        message = (
+            data_warnings.CONCLUDED_PARTIAL
+            if resolved.source is UntilSource.GIVEN
+            else data_warnings.CONCLUDED_PARTIAL_UNTIL
+        )
+        warnings.append(data_warnings.warning(message, written=written, day=counted_from))
     if until is not None and until.precision is Precision.MONTH:
         day_used = format_partial(resolved.effective_until, Precision.DAY)
-        warnings.append(f"effective-until {until} has no day; using {day_used}")
+        warnings.append(
+            data_warnings.warning(data_warnings.UNTIL_WITHOUT_DAY, until=until, day=day_used)
+        )
     if resolved.warning is not None:
         warnings.append(resolved.warning)
     programme, programme_key = _programme_of(cell_text(cell("programme")), default_programme)

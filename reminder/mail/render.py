@@ -267,6 +267,7 @@ def template_filters(words: Wording) -> dict[str, Callable[..., str]]:
         "country_name": words.country_name,
         "status_label": words.status_label,
         "change_action": words.change_action,
+        "data_warning": words.data_warning,
         "date": words.long_date,
         "month": words.month,
         "wrap": wrap_text,

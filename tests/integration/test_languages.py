@@ -219,6 +219,9 @@ def test_each_weekly_digest_is_in_its_readers_language(
         assert "Oca 2022" in part and "Şub" in part and "Ağu" in part
         assert "Gürcistan" in part and "Azerbaycan" in part and "Kazakistan" in part
         assert "Anlaşmaların durumu, 2022-W03 haftası" in part
+        # The import's data-quality warning, stored in English, read in Turkish.
+        assert "imza tarihi xx.01.2018 tam bir tarih değil" in part
+        assert "is not a full date" not in part
         # "May" is Turkish's short name of Mayıs too.
         assert not re.search(rf"\b(?:{ENGLISH_MONTHS.replace('|May|', '|')})\b", part)
     _same_facts(text, shown, "tr")
