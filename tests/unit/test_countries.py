@@ -3,6 +3,8 @@ aliases, ISO's names (pycountry), CLDR's names in every locale (Babel), then fuz
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -101,3 +103,23 @@ def test_a_lookup_is_built_once_and_then_costs_a_dict_lookup() -> None:
     # 40,000 cached lookups: microseconds each, where building the index takes a second.
     assert time.perf_counter() - start < 1.0
     assert countries._exact_index.cache_info().misses == 1
+
+
+def test_building_the_index_does_not_keep_every_locale_in_memory() -> None:
+    """Babel caches each locale it loads; the index reads a thousand and lets them go."""
+    script = (
+        "import resource\n"
+        "from reminder.domain.countries import lookup_country\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "assert lookup_country('Gürcistan').code == 'GE'\n"
+        "from babel import localedata\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before,"
+        " len(localedata._cache))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    grown_kib, cached = map(int, result.stdout.split())
+    # Kept, they took about 230 MB; read one at a time, the index costs about 30 MB.
+    assert grown_kib < 100 * 1024
+    assert cached < 5
