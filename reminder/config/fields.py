@@ -102,6 +102,12 @@ def _country_reason(value: str) -> str | None:
     return f"{value!r} is not an ISO 3166-1 alpha-2 country code (or '*')"
 
 
+def _alias_code_reason(value: str) -> str | None:
+    if pycountry.countries.get(alpha_2=value.upper()) is not None:
+        return None
+    return f"{value!r} is not an ISO 3166-1 alpha-2 country code"
+
+
 def _windows_reason(windows: tuple[int, ...]) -> str | None:
     if not windows:
         return "needs at least one window"
@@ -134,6 +140,12 @@ BareAddress = Annotated[
 CountryCode = Annotated[
     str,
     AfterValidator(Check("an ISO 3166-1 alpha-2 code, or '*'", _country_reason)),
+    AfterValidator(str.upper),
+]
+#: The code an office's spelling of a country stands for: one country, never '*'.
+AliasCode = Annotated[
+    str,
+    AfterValidator(Check("an ISO 3166-1 alpha-2 code", _alias_code_reason)),
     AfterValidator(str.upper),
 ]
 NonEmpty = Annotated[str, AfterValidator(NON_EMPTY)]

@@ -19,10 +19,10 @@ from reminder.config.fields import (
     POSITIVE,
     Address,
     Addresses,
+    AliasCode,
     BareAddress,
     ConfigPath,
     Countries,
-    CountryCode,
     Language,
     Names,
     NonEmpty,
@@ -36,12 +36,9 @@ from reminder.config.secrets import SecretRef, gather_password
 
 
 def _alias_keys(aliases: dict[str, str]) -> dict[str, str]:
-    """Refuse an empty spelling, and a '*' code (which means any country elsewhere)."""
-    for spelling, code in aliases.items():
-        if not spelling.strip():
-            raise ValueError("a country spelling must not be empty")
-        if code == "*":
-            raise ValueError(f"{spelling!r}: give the country's code, not '*'")
+    """Refuse an empty spelling: it would match an empty country cell."""
+    if any(not spelling.strip() for spelling in aliases):
+        raise ValueError("a country spelling must not be empty")
     return aliases
 
 
@@ -152,7 +149,7 @@ class DigestConfig(Table):
 class CountriesConfig(Table):
     """How the importer reads the country column."""
 
-    aliases: Annotated[dict[str, CountryCode], AfterValidator(_alias_keys)] = setting(
+    aliases: Annotated[dict[str, AliasCode], AfterValidator(_alias_keys)] = setting(
         {},
         "The office's own spellings of countries, each with its ISO 3166-1 alpha-2 code: "
         "matched exactly, without a warning, before any other name.",
