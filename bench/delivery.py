@@ -38,8 +38,9 @@ from bench.stats import Samples, timed
 from reminder.cli.mail import build_context
 from reminder.config.schema import Config
 from reminder.domain.reminder_digest import ReminderDigest
+from reminder.domain.wording import ENGLISH
 from reminder.mail.calendar import digest_attachments
-from reminder.mail.render import TEMPLATE_FILTERS, packaged_templates_dir
+from reminder.mail.render import packaged_templates_dir, template_filters
 from reminder.runs.context import Context
 from reminder.runs.job import run_job
 from reminder.runs.planning import plan_reminders
@@ -142,8 +143,11 @@ async def plain_loop(config: Config, digests: list[ReminderDigest], now: datetim
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
-    environment.filters.update(TEMPLATE_FILTERS)
+    environment.policies["ext.i18n.trimmed"] = True
+    environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    environment.filters.update(template_filters(ENGLISH))
     subject, text, html = (
         environment.get_template(f"reminder-{name}")
         for name in ("subject.txt", "body.txt", "body.html")

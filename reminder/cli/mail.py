@@ -31,7 +31,7 @@ def build_context(config: Config, database: Database) -> Context:
     from reminder.mail.render import Renderer
     from reminder.runs.context import Context
 
-    renderer = Renderer(config.mail.templates_dir)
+    renderer = Renderer(config.mail.templates_dir, config.languages)
     password = None
     if config.mail.transport == "smtp":
         password = resolve_secret(config.smtp.password, "smtp")

@@ -224,7 +224,12 @@ def cmd_export_ics(args: argparse.Namespace) -> int:
 
     config = load(args)
     wanted = args.coordinator.strip().casefold() if args.coordinator else None
-    router = Router(config.coordinators, config.reminders.default_recipient)
+    router = Router(config.coordinators, config.reminders.default_recipient, config.mail.language)
+    # The calendar is in the language of the coordinator it is for, else the office's.
+    language = next(
+        (config.language_of(c) for c in config.coordinators if c.email.casefold() == wanted),
+        config.mail.language,
+    )
     with open_db(config) as database, database.session(read_only=True) as session:
         agreements = [
             view
@@ -237,6 +242,7 @@ def cmd_export_ics(args: argparse.Namespace) -> int:
         windows=config.reminders.windows,
         today=today(config),
         stamp=_now(),
+        language=language,
     )
     if args.out is None or str(args.out) == "-":
         sys.stdout.buffer.write(content)

@@ -48,6 +48,7 @@ def effective_document(config: Config) -> dict[str, Any]:
             expired_lookback_days=config.reminders.expired_lookback_days,
             default_recipient=config.reminders.default_recipient,
         ),
+        "countries": {"aliases": dict(config.countries.aliases)},
         "digest": {
             "send_when_empty": config.digest.send_when_empty,
             "office_summary_to": list(config.digest.office_summary_to),
@@ -61,6 +62,7 @@ def effective_document(config: Config) -> dict[str, Any]:
             reply_to=config.mail.reply_to,
             outbox_dir=str(config.mail.outbox_dir),
             templates_dir=str(config.mail.templates_dir) if config.mail.templates_dir else None,
+            language=config.mail.language,
         ),
         "smtp": optional(
             host=config.smtp.host,
@@ -83,12 +85,13 @@ def effective_document(config: Config) -> dict[str, Any]:
             "grace_hours": config.health.grace_hours,
         },
         "coordinators": [
-            {
-                "name": c.name,
-                "email": c.email,
-                "countries": list(c.countries),
-                "programmes": list(c.programmes),
-            }
+            optional(
+                name=c.name,
+                email=c.email,
+                countries=list(c.countries),
+                programmes=list(c.programmes),
+                language=c.language,
+            )
             for c in config.coordinators
         ],
     }
@@ -116,12 +119,15 @@ def _is_scalar_list(value: Any) -> bool:
 
 
 def toml_value(value: Any) -> str:
-    """Return a scalar, or a list of scalars, as a TOML value."""
+    """Return a scalar, a list of scalars or a table of them, as a TOML value."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        pairs = ", ".join(f"{toml_value(k)} = {toml_value(v)}" for k, v in value.items())
+        return "{ " + pairs + " }" if pairs else "{}"
     escaped = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'

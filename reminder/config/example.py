@@ -110,7 +110,8 @@ def _coordinator_lines(key: Key) -> list[str]:
         for inner in keys_of(Coordinator):
             if index == 0:
                 lines += _comment(inner.field.description or "")
-            lines.append(f"{inner.name} = {toml_value(entry[inner.name])}")
+            if inner.name in entry:  # a later example may leave a key to its default
+                lines.append(f"{inner.name} = {toml_value(entry[inner.name])}")
     return lines
 
 
@@ -185,6 +186,8 @@ def describe_type(annotation: Any, metadata: list[Any] | tuple[Any, ...] = ()) -
         return describe_type(present[0], metadata)
     if typing.get_origin(annotation) is tuple:
         text = f"list of {describe_type(arguments[0])}"
+    elif typing.get_origin(annotation) is dict:
+        text = f"table of {describe_type(arguments[0])} = {describe_type(arguments[1])}"
     elif annotation is Path:
         text = "path (a relative one is taken from the config file's folder)"
     elif isinstance(annotation, type) and issubclass(annotation, Coordinator):

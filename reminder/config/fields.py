@@ -18,6 +18,7 @@ import pycountry
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
 from reminder.config.environment import is_time_zone, surroundings
+from reminder.config.languages import catalog_languages, language_reason
 
 T = TypeVar("T")
 
@@ -101,6 +102,12 @@ def _country_reason(value: str) -> str | None:
     return f"{value!r} is not an ISO 3166-1 alpha-2 country code (or '*')"
 
 
+def _alias_code_reason(value: str) -> str | None:
+    if pycountry.countries.get(alpha_2=value.upper()) is not None:
+        return None
+    return f"{value!r} is not an ISO 3166-1 alpha-2 country code"
+
+
 def _windows_reason(windows: tuple[int, ...]) -> str | None:
     if not windows:
         return "needs at least one window"
@@ -135,7 +142,20 @@ CountryCode = Annotated[
     AfterValidator(Check("an ISO 3166-1 alpha-2 code, or '*'", _country_reason)),
     AfterValidator(str.upper),
 ]
+#: The code an office's spelling of a country stands for: one country, never '*'.
+AliasCode = Annotated[
+    str,
+    AfterValidator(Check("an ISO 3166-1 alpha-2 code", _alias_code_reason)),
+    AfterValidator(str.upper),
+]
 NonEmpty = Annotated[str, AfterValidator(NON_EMPTY)]
+#: A language mail is written in: "en", or one with a catalog in reminder/locale/.
+Language = Annotated[
+    str,
+    AfterValidator(
+        Check(f"a language with a catalog: {', '.join(catalog_languages())}", language_reason)
+    ),
+]
 #: A path; a relative one is taken from the folder the config file is in.
 ConfigPath = Annotated[Path, BeforeValidator(_resolve_path)]
 Addresses = Annotated[tuple[Address, ...], BeforeValidator(tuple_from_list)]

@@ -28,6 +28,7 @@ from reminder.config.secrets import SecretRef
 from reminder.config.sections import (
     AgreementsConfig,
     Coordinator,
+    CountriesConfig,
     DatabaseConfig,
     DigestConfig,
     EscalationConfig,
@@ -43,6 +44,7 @@ __all__ = [
     "AgreementsConfig",
     "Config",
     "Coordinator",
+    "CountriesConfig",
     "DatabaseConfig",
     "DigestConfig",
     "EscalationConfig",
@@ -129,6 +131,7 @@ class Config(Table):
                 "email": "ayse.yilmaz@example.edu",
                 "countries": ["AZ", "GE", "KZ", "KG", "MN", "RU", "UA"],
                 "programmes": ["*"],
+                "language": "tr",
             },
             {
                 "name": "Mehmet Demir",
@@ -139,6 +142,7 @@ class Config(Table):
         ],
         in_example_config=True,
     )
+    countries: CountriesConfig
     digest: DigestConfig
     escalation: EscalationConfig
     mail: MailConfig
@@ -188,6 +192,16 @@ class Config(Table):
     def zone(self) -> zoneinfo.ZoneInfo:
         """Return the configured time zone."""
         return zoneinfo.ZoneInfo(self.timezone)
+
+    def language_of(self, coordinator: Coordinator) -> str:
+        """Return the language of a coordinator's mail: their own, else the office's."""
+        return coordinator.language or self.mail.language
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Return every language mail may be written in under this config."""
+        found = {self.mail.language, *(self.language_of(c) for c in self.coordinators)}
+        return tuple(sorted(found))
 
 
 #: The config's [tables], in the order the example and reference show them.

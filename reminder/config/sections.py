@@ -19,9 +19,11 @@ from reminder.config.fields import (
     POSITIVE,
     Address,
     Addresses,
+    AliasCode,
     BareAddress,
     ConfigPath,
     Countries,
+    Language,
     Names,
     NonEmpty,
     Table,
@@ -31,6 +33,13 @@ from reminder.config.fields import (
     setting,
 )
 from reminder.config.secrets import SecretRef, gather_password
+
+
+def _alias_keys(aliases: dict[str, str]) -> dict[str, str]:
+    """Refuse an empty spelling: it would match an empty country cell."""
+    if any(not spelling.strip() for spelling in aliases):
+        raise ValueError("a country spelling must not be empty")
+    return aliases
 
 
 class DatabaseConfig(Table):
@@ -127,6 +136,12 @@ class Coordinator(Table):
         ("*",), "Partner countries routed to this coordinator: ISO 3166-1 alpha-2 codes, or *."
     )
     programmes: Names = setting(("*",), "Programmes routed to this coordinator, as written, or *.")
+    language: Language | None = setting(
+        None,
+        "The language of this coordinator's mail and calendars; unset: [mail] language.",
+        example="tr",
+        default_text="[mail] language",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -144,6 +159,17 @@ class DigestConfig(Table):
     )
     office_summary_to: Addresses = setting(
         (), "Addresses that receive an office-wide weekly digest of every portfolio."
+    )
+
+
+class CountriesConfig(Table):
+    """How the importer reads the country column."""
+
+    aliases: Annotated[dict[str, AliasCode], AfterValidator(_alias_keys)] = setting(
+        {},
+        "The office's own spellings of countries, each with its ISO 3166-1 alpha-2 code: "
+        "matched exactly, without a warning, before any other name.",
+        example={"Macedonia": "MK", "ABD": "US"},
     )
 
 
@@ -188,8 +214,16 @@ class MailConfig(Table):
     )
     templates_dir: ConfigPath | None = setting(
         None,
-        "A folder whose templates replace the built-in ones file by file.",
+        "A folder whose templates replace the built-in ones file by file; a subfolder "
+        "named after a language (tr/) holds that language's own.",
         example="/etc/reminder/templates",
+    )
+    language: Language = setting(
+        "en",
+        "The office's language: mail to addresses that no [[coordinators]] "
+        "table names (the default recipient, a table's coordinator email, the office "
+        "summary) is written in it. The CLI and the logs stay English.",
+        example="tr",
     )
 
     @model_validator(mode="before")

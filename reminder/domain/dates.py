@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from reminder.domain import data_warnings
 from reminder.domain.excerpt import clipped
 from reminder.domain.records import Precision, UntilSource
 
@@ -241,9 +242,12 @@ def resolve_effective_until(
     warning = None
     expected_year = start.year + term_years
     if until.year != expected_year:
-        warning = (
-            f"effective-until year {until.year} is not the conclusion year {start.year}"
-            f" + the {term_years}-year term ({expected_year}); keeping {until.year}"
+        warning = data_warnings.warning(
+            data_warnings.UNTIL_YEAR_OFF_TERM,
+            year=until.year,
+            start=start.year,
+            term=term_years,
+            expected=expected_year,
         )
     return ResolvedUntil(
         anniversary(start, until.year), UntilSource.YEAR, start_is_approximate, warning

@@ -21,10 +21,11 @@ from reminder.domain.windows import NOTICE
 
 @dataclass(frozen=True, slots=True, order=True)
 class Recipient:
-    """A person who receives digests."""
+    """A person who receives digests, and the language their mail is written in."""
 
     email: str
     name: str = ""
+    language: str = "en"
 
 
 class DueItem(NamedTuple):
@@ -70,6 +71,8 @@ class Router:
 
     coordinators: Sequence[Coordinator]
     default_recipient: str | None
+    #: The language of addresses no coordinator table names: [mail] language.
+    office_language: str = "en"
     _by_email: dict[str, Recipient] = field(default_factory=dict, init=False, repr=False)
     # Coordinators by the country codes they name, and those for every country ("*"):
     # an office may configure hundreds, and a run routes tens of thousands of agreements.
@@ -78,9 +81,7 @@ class Router:
 
     def __post_init__(self) -> None:
         for coordinator in self.coordinators:
-            self._by_email.setdefault(
-                coordinator.email.casefold(), Recipient(coordinator.email, coordinator.name)
-            )
+            self._by_email.setdefault(coordinator.email.casefold(), self.coordinator(coordinator))
             if "*" in coordinator.countries:
                 self._everywhere.append(coordinator)
                 continue
@@ -94,18 +95,27 @@ class Router:
         """
         if agreement.coordinator_email:
             known = self._by_email.get(agreement.coordinator_email.casefold())
-            return (known or Recipient(agreement.coordinator_email),)
+            return (known or self.office(agreement.coordinator_email),)
         code = agreement.country_code
         in_country = self._by_country.get(code.upper(), []) if code is not None else []
         matched = {
-            Recipient(c.email, c.name)
+            self.coordinator(c)
             for c in (*self._everywhere, *in_country)
             if _matches_programme(c.programmes, agreement.programme)
         }
         if not matched and self.default_recipient:
             known = self._by_email.get(self.default_recipient.casefold())
-            matched = {known or Recipient(self.default_recipient)}
+            matched = {known or self.office(self.default_recipient)}
         return tuple(sorted(matched))
+
+    def coordinator(self, coordinator: Coordinator) -> Recipient:
+        """Return a configured coordinator as a recipient, in their language."""
+        language = coordinator.language or self.office_language
+        return Recipient(coordinator.email, coordinator.name, language)
+
+    def office(self, email: str, name: str = "") -> Recipient:
+        """Return an address no coordinator table names: it reads the office's language."""
+        return Recipient(email, name, self.office_language)
 
 
 def _matches_programme(allowed: Sequence[str], programme: str) -> bool:

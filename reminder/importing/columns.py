@@ -1,8 +1,10 @@
 """The header row of a table: which column holds which field, by its many names.
 
-Tables come from different offices and years: "University", "Partner institution" and
-"university name" all name the partner. A header is recognised by the normalized text
-of its cells; a needed column missing is an InputError naming the headers found.
+Tables come from different offices and years, in English or Turkish: "University",
+"Partner institution", "university name" and "Üniversite" all name the partner. A
+header is recognised by the normalized text of its cells (case, accents and the Turkish
+dotless i do not count); a needed column missing is an InputError naming the headers
+found.
 """
 
 from __future__ import annotations
@@ -16,20 +18,29 @@ from reminder.importing.cells import cell_text, clean, normalize_key
 from reminder.importing.tables import Row
 
 _HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "partner": ("university", "partner", "institution", "partner institution", "university name"),
-    "country": ("country",),
-    "concluded": ("conclusion date", "signed", "signed on", "start date", "date of signature"),
+    "partner": (
+        *("university", "partner", "institution", "partner institution", "university name"),
+        # Turkish: the headers of a Turkish office's own export.
+        *("üniversite", "üniversite adı", "kurum", "kurum adı", "partner kurum"),
+    ),
+    "country": ("country", "ülke"),
+    "concluded": (
+        *("conclusion date", "signed", "signed on", "start date", "date of signature"),
+        *("imza tarihi", "sözleşme tarihi", "başlangıç tarihi", "anlaşma tarihi"),
+    ),
     "effective_until": (
         *("effective until", "valid until", "expiry date", "expiry", "end date", "expires"),
+        *("geçerlilik", "geçerlilik tarihi", "bitiş tarihi", "son geçerlilik tarihi"),
     ),
     "programme": ("programme", "program"),
     "coordinator_email": (
         *("coordinator", "coordinator email", "coordinator e-mail"),
         *("contact email", "contact e-mail"),
+        *("koordinatör", "koordinatör e-posta", "koordinatör e-postası"),
     ),
-    "notes": ("notes", "note", "remarks"),
+    "notes": ("notes", "note", "remarks", "notlar", "not", "açıklama", "açıklamalar"),
     # A running number, not data. "#" normalizes to the empty key, like a blank header.
-    "row_number": ("no", "#", "nr"),
+    "row_number": ("no", "#", "nr", "sıra", "sıra no"),
 }
 NEEDED = {"partner": "University", "country": "Country", "concluded": "Conclusion date"}
 

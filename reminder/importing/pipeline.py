@@ -20,6 +20,7 @@ from pathlib import Path
 
 from reminder import store
 from reminder.config.schema import Config
+from reminder.domain.countries import aliases_of
 from reminder.domain.records import AgreementInput
 from reminder.errors import InputError
 from reminder.importing import rows as importer
@@ -74,6 +75,7 @@ def open_tables(
     table, needed columns missing).
     """
     tables: list[OpenTable] = []
+    aliases = aliases_of(config.countries.aliases)
     try:
         max_bytes = config.import_.max_table_bytes
         for path in paths:
@@ -90,6 +92,7 @@ def open_tables(
                 term_years=config.agreements.term_years,
                 default_programme=config.agreements.default_programme,
                 find_duplicates=False,  # `import_tables` does, in the database
+                country_aliases=aliases,
             )
             tables.append(OpenTable(path, items, total))
     except BaseException:

@@ -16,7 +16,8 @@ from datetime import date
 from pathlib import Path
 from typing import cast
 
-from reminder.domain.countries import CountryLookup, lookup_country
+from reminder.domain import data_warnings
+from reminder.domain.countries import NO_ALIASES, Aliases, CountryLookup, lookup_country
 from reminder.domain.dates import (
     PartialDate,
     format_partial,
@@ -92,6 +93,7 @@ def read_table(
     term_years: int,
     default_programme: str,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    country_aliases: Aliases = NO_ALIASES,
 ) -> ImportResult:
     """Read and validate a whole table; see `iter_table` for the rules.
 
@@ -105,6 +107,7 @@ def read_table(
         term_years=term_years,
         default_programme=default_programme,
         max_bytes=max_bytes,
+        country_aliases=country_aliases,
     )
     for item in items:
         if isinstance(item, AgreementInput):
@@ -125,6 +128,7 @@ def iter_table(
     default_programme: str,
     find_duplicates: bool = True,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    country_aliases: Aliases = NO_ALIASES,
 ) -> Iterator[AgreementInput | RowProblem | TableWarning]:
     """Stream a table's rows, validated, in file order.
 
@@ -155,6 +159,7 @@ def iter_table(
         term_years,
         default_programme,
         first_line_of={} if find_duplicates else None,
+        country_aliases=country_aliases,
     )
 
 
@@ -175,13 +180,14 @@ def count_lines(
 
 
 @functools.lru_cache(maxsize=4096)
-def _country_of(text: str) -> tuple[str, CountryLookup]:
-    """Return the cleaned country cell text and what it matched.
+def _country_of(text: str, aliases: Aliases) -> tuple[str, CountryLookup]:
+    """Return the cleaned country cell text and what it matched, `aliases` ([countries]
+    aliases) first.
 
     A table repeats a few hundred country texts: each is cleaned and looked up once.
     """
     country = clean(text)
-    return country, lookup_country(country)
+    return country, lookup_country(country, aliases)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -200,6 +206,7 @@ def _validated_rows(
     default_programme: str,
     *,
     first_line_of: dict[tuple[str, str, date], int] | None,
+    country_aliases: Aliases = NO_ALIASES,
 ) -> Iterator[AgreementInput | RowProblem | TableWarning]:
     """Yield each data row after the header as a row or a problem, warnings first.
 
@@ -229,7 +236,7 @@ def _validated_rows(
                 file, line, f"too few cells: {len(cells)} where the header has {header.width}"
             )
             continue
-        item = _build_row(file, line, header, cells, term_years, default_programme)
+        item = _build_row(file, line, header, cells, term_years, default_programme, country_aliases)
         if isinstance(item, AgreementInput):
             identity = (item.partner_key, item.programme_key, item.concluded)
             first_line = None if first_line_of is None else first_line_of.get(identity)
@@ -256,6 +263,7 @@ def _build_row(
     cells: Sequence[object],
     term_years: int,
     default_programme: str,
+    country_aliases: Aliases = NO_ALIASES,
 ) -> AgreementInput | RowProblem:
     """Return the row as an AgreementInput, or one RowProblem naming everything wrong."""
 
@@ -286,25 +294,30 @@ def _build_row(
     if reasons or concluded is None or resolved is None:
         return RowProblem(file, line, "; ".join(reasons))
 
-    country, found = _country_of(cell_text(cell("country")))
+    country, found = _country_of(cell_text(cell("country")), country_aliases)
     if found.match is CountryMatch.APPROXIMATE:
-        warnings.append(
-            f"country {excerpt(country)} matched approximately to {found.code} ({found.name})"
-        )
+        fields = {"country": excerpt(country), "code": found.code, "name": found.name}
+        warnings.append(data_warnings.warning(data_warnings.COUNTRY_APPROXIMATE, **fields))
     elif not country:
-        warnings.append("the country is empty")
+        warnings.append(data_warnings.COUNTRY_EMPTY)
     elif found.match is CountryMatch.UNKNOWN:
-        warnings.append(f"country {excerpt(country)} is not a known country; kept without a code")
+        warnings.append(
+            data_warnings.warning(data_warnings.COUNTRY_UNKNOWN, country=excerpt(country))
+        )
     if concluded.precision is not Precision.DAY:
         written = cell_text(cell("concluded")).strip()
         counted_from = format_partial(concluded.earliest(), Precision.DAY)
-        warning = f"conclusion date {written} is not a full date; counting from {counted_from}"
-        if resolved.source is not UntilSource.GIVEN:
-            warning += ", so the effective-until date is approximate"
-        warnings.append(warning)
+        message = (
+            data_warnings.CONCLUDED_PARTIAL
+            if resolved.source is UntilSource.GIVEN
+            else data_warnings.CONCLUDED_PARTIAL_UNTIL
+        )
+        warnings.append(data_warnings.warning(message, written=written, day=counted_from))
     if until is not None and until.precision is Precision.MONTH:
         day_used = format_partial(resolved.effective_until, Precision.DAY)
-        warnings.append(f"effective-until {until} has no day; using {day_used}")
+        warnings.append(
+            data_warnings.warning(data_warnings.UNTIL_WITHOUT_DAY, until=until, day=day_used)
+        )
     if resolved.warning is not None:
         warnings.append(resolved.warning)
     programme, programme_key = _programme_of(cell_text(cell("programme")), default_programme)

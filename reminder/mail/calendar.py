@@ -36,14 +36,14 @@ from reminder.domain.dates import days_left
 from reminder.domain.records import AgreementView
 from reminder.domain.reminder_digest import ReminderDigest
 from reminder.domain.renewal_rules import ReplacedEvent
-from reminder.domain.wording import concluded_text, country_note, until_basis, until_text
+from reminder.domain.wording import Wording
+from reminder.mail.i18n import wording
 from reminder.mail.mime import Attachment, parse_address, single_line
 
 PRODUCT_ID = "-//reminder//Agreement expiry reminders//EN"
 #: The attachment with the current events, and the one cancelling replaced events.
 CALENDAR_FILE_NAME = "agreements.ics"
 CANCEL_FILE_NAME = "agreements-cancelled.ics"
-CALENDAR_NAME = "Agreement expiries"
 #: SEQUENCE of published events, and of the cancellation that replaces them.
 PUBLISHED_SEQUENCE = 0
 CANCELLED_SEQUENCE = 1
@@ -83,10 +83,13 @@ def digest_attachments(
     event `portfolio_calendar` gives (alarms at the `windows` still ahead). The second,
     only when `replaced` is not empty, cancels those earlier events. `organizer` is
     the sender address ([mail] from). DTSTAMP is the digest day at midnight UTC, so
-    the same digest always gives the same bytes.
+    the same digest always gives the same bytes. The texts are in the recipient's
+    language.
 
-    Raises ValueError when `organizer` is not an e-mail address.
+    Raises ValueError when `organizer` is not an e-mail address, TemplateError when
+    the recipient's language has no readable catalog.
     """
+    words = wording(digest.recipient.language)
     domain = uid_domain(organizer)
     stamp = datetime.combine(digest.as_of, time(), tzinfo=UTC)
     content = _published_calendar(
@@ -98,6 +101,7 @@ def digest_attachments(
         organizer=organizer,
         stamp=stamp,
         name=None,
+        words=words,
     )
     attachments = [_attachment(CALENDAR_FILE_NAME, content, "PUBLISH")]
     if replaced:
@@ -110,6 +114,7 @@ def digest_attachments(
                     organizer=organizer,
                     attendee=digest.recipient.email,
                     stamp=stamp,
+                    words=words,
                 )
             )
         attachments.append(_attachment(CANCEL_FILE_NAME, bytes(cancel.to_ical()), "CANCEL"))
@@ -123,14 +128,18 @@ def portfolio_calendar(
     windows: Sequence[int],
     today: date,
     stamp: datetime,
+    language: str = "en",
 ) -> bytes:
     """Return a calendar file (METHOD:PUBLISH) with one event per agreement.
 
     Each event has an alarm at each of `windows` (days before the end) still ahead
-    of `today` (see `alarm_windows`). `stamp` is the DTSTAMP, an aware datetime.
+    of `today` (see `alarm_windows`). `stamp` is the DTSTAMP, an aware datetime. The
+    texts are in `language`.
 
-    Raises ValueError when `organizer` is not an e-mail address or `stamp` is naive.
+    Raises ValueError when `organizer` is not an e-mail address or `stamp` is naive,
+    TemplateError when `language` has no readable catalog.
     """
+    words = wording(language)
     if stamp.tzinfo is None or stamp.utcoffset() is None:
         raise ValueError("the calendar's DTSTAMP needs a timezone-aware datetime")
     return _published_calendar(
@@ -141,7 +150,8 @@ def portfolio_calendar(
         domain=uid_domain(organizer),
         organizer=organizer,
         stamp=stamp.astimezone(UTC),
-        name=CALENDAR_NAME,
+        name=words.words.gettext("Agreement expiries"),
+        words=words,
     )
 
 
@@ -174,6 +184,7 @@ def _published_calendar(
     organizer: str,
     stamp: datetime,
     name: str | None,
+    words: Wording,
 ) -> bytes:
     """Return the METHOD:PUBLISH calendar of `events` (agreements with their alarm
     windows), written by icalendar."""
@@ -182,12 +193,13 @@ def _published_calendar(
         calendar.add_component(
             _event(
                 event_uid(agreement.id, agreement.effective_until, domain),
-                _summary(agreement),
-                _description(agreement),
+                _summary(agreement, words),
+                _description(agreement, words),
                 agreement.effective_until,
                 organizer=organizer,
                 stamp=stamp,
                 alarm_windows=windows,
+                words=words,
             )
         )
     return bytes(calendar.to_ical())
@@ -202,6 +214,7 @@ def _event(
     organizer: str,
     stamp: datetime,
     alarm_windows: Sequence[int],
+    words: Wording,
 ) -> Event:
     """Return the all-day event on `day`, with alarms `alarm_windows` days before."""
     event = Event()
@@ -216,17 +229,17 @@ def _event(
     event.add("dtend", day + timedelta(days=1))
     # A deadline, not a meeting: it must not make anyone look busy.
     event.add("transp", "TRANSPARENT")
-    event.add("categories", ["Agreement expiry"])
+    event.add("categories", [words.words.gettext("Agreement expiry")])
     event.add("organizer", _calendar_address(organizer))
     for window in alarm_windows:
-        event.add_component(_alarm(summary, window))
+        event.add_component(_alarm(summary, window, words))
     return event
 
 
-def _alarm(summary: str, window: int) -> Alarm:
+def _alarm(summary: str, window: int, words: Wording) -> Alarm:
     alarm = Alarm()
     alarm.add("action", "DISPLAY")
-    alarm.add("description", f"{summary}: in {window} days")
+    alarm.add("description", f"{summary}: {words.days_in_words(window)}")
     # Relative to the start of the all-day event, i.e. the end date.
     alarm.add("trigger", timedelta(days=-window))
     return alarm
@@ -239,20 +252,26 @@ def _cancelled_event(
     organizer: str,
     attendee: str,
     stamp: datetime,
+    words: Wording,
 ) -> Event:
+    gettext = words.words.gettext
     event = Event()
     event.add("uid", event_uid(replaced.agreement_id, replaced.effective_until, domain))
     event.add("dtstamp", stamp)
     event.add("sequence", CANCELLED_SEQUENCE)
     event.add("status", "CANCELLED")
+    summary = gettext("Agreement ends: %(partner)s (%(programme)s)")
     event.add(
         "summary",
-        single_line(f"Agreement ends: {replaced.partner} ({replaced.programme})"),
+        single_line(summary % {"partner": replaced.partner, "programme": replaced.programme}),
+    )
+    description = gettext(
+        "Agreement #%(id)d no longer ends on %(date)s: it was renewed or its end date changed."
     )
     event.add(
         "description",
-        f"Agreement #{replaced.agreement_id} no longer ends on "
-        f"{replaced.effective_until.isoformat()}: it was renewed or its end date changed.",
+        description
+        % {"id": replaced.agreement_id, "date": words.long_date(replaced.effective_until)},
     )
     event.add("dtstart", replaced.effective_until)
     event.add("dtend", replaced.effective_until + timedelta(days=1))
@@ -261,28 +280,37 @@ def _cancelled_event(
     return event
 
 
-def _summary(agreement: AgreementView) -> str:
-    approximately = " (approximate date)" if agreement.approximate else ""
-    return single_line(
-        f"Agreement ends: {agreement.partner} ({agreement.programme}){approximately}"
-    )
+def _summary(agreement: AgreementView, words: Wording) -> str:
+    gettext = words.words.gettext
+    if agreement.approximate:
+        text = gettext("Agreement ends: %(partner)s (%(programme)s) (approximate date)")
+    else:
+        text = gettext("Agreement ends: %(partner)s (%(programme)s)")
+    return single_line(text % {"partner": agreement.partner, "programme": agreement.programme})
 
 
-def _description(agreement: AgreementView) -> str:
-    lines = [
-        f"Partner: {single_line(agreement.partner)}",
-        f"Country: {single_line(agreement.country)} {country_note(agreement)}",
-        f"Programme: {single_line(agreement.programme)}",
-        f"Concluded: {concluded_text(agreement)}",
-        f"Effective until: {until_text(agreement)}",
+def _description(agreement: AgreementView, words: Wording) -> str:
+    # gettext is called outside the f-strings: message extraction cannot see into them.
+    gettext = words.words.gettext
+    labelled = [
+        (gettext("Partner:"), single_line(agreement.partner)),
+        (
+            gettext("Country:"),
+            f"{single_line(agreement.country)} {words.country_note(agreement)}",
+        ),
+        (gettext("Programme:"), single_line(agreement.programme)),
+        (gettext("Concluded:"), words.concluded(agreement)),
+        (gettext("Effective until:"), words.until(agreement)),
     ]
-    basis = until_basis(agreement)
+    lines = [f"{label} {value}" for label, value in labelled]
+    basis = words.until_basis(agreement)
     if basis:
         lines.append(f"({basis})")
+    renewed, not_renewing = gettext("If renewed:"), gettext("If not renewing:")
     lines += [
-        f"Agreement #{agreement.id}.",
-        f"If renewed: reminder renew {agreement.id} --concluded YYYY-MM-DD",
-        f"If not renewing: reminder retire {agreement.id} --reason TEXT",
+        gettext("Agreement #%(id)d.") % {"id": agreement.id},
+        f"{renewed} reminder renew {agreement.id} --concluded YYYY-MM-DD",
+        f"{not_renewing} reminder retire {agreement.id} --reason TEXT",
     ]
     return "\n".join(lines)
 

@@ -42,7 +42,11 @@ class Context:
     @property
     def router(self) -> Router:
         """Return the router for the configured coordinators."""
-        return Router(self.config.coordinators, self.config.reminders.default_recipient)
+        return Router(
+            self.config.coordinators,
+            self.config.reminders.default_recipient,
+            self.config.mail.language,
+        )
 
     @property
     def rules(self) -> WindowRules:

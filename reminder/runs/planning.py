@@ -149,7 +149,7 @@ class _RouteCache:
         self.recipient_of: dict[str, Recipient] = {}
         for coordinator in context.config.coordinators:
             self.recipient_of.setdefault(
-                ledger_address(coordinator.email), Recipient(coordinator.email, coordinator.name)
+                ledger_address(coordinator.email), self._router.coordinator(coordinator)
             )
         self.routes: dict[tuple[str | None, str | None, str], tuple[str, ...]] = {}
 

@@ -42,25 +42,26 @@ def weekly_recipients(context: Context, table_coordinators: Iterable[str] = ()) 
     recipient, and each coordinator address of `table_coordinators` (the addresses the
     imported tables name, which get reminders whether or not the config lists them)."""
     seen: dict[str, Recipient] = {}
+    router = context.router
     for coordinator in context.config.coordinators:
-        seen.setdefault(
-            ledger_address(coordinator.email), Recipient(coordinator.email, coordinator.name)
-        )
+        seen.setdefault(ledger_address(coordinator.email), router.coordinator(coordinator))
     default = context.config.reminders.default_recipient
     if default:
-        seen.setdefault(ledger_address(default), Recipient(default))
+        seen.setdefault(ledger_address(default), router.office(default))
     for address in table_coordinators:
-        seen.setdefault(ledger_address(address), Recipient(address))
+        seen.setdefault(ledger_address(address), router.office(address))
     return sorted(seen.values())
 
 
 def office_recipients(context: Context) -> list[Recipient]:
     """Return who gets the office summary ([digest] office_summary_to), without duplicates."""
     seen: dict[str, Recipient] = {}
+    router = context.router
     for text in context.config.digest.office_summary_to:
         address = parse_address(text)
         seen.setdefault(
-            ledger_address(address.addr_spec), Recipient(address.addr_spec, address.display_name)
+            ledger_address(address.addr_spec),
+            router.office(address.addr_spec, address.display_name),
         )
     return sorted(seen.values())
 

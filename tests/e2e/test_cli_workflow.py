@@ -295,10 +295,11 @@ def test_the_digests_load_nothing_from_elsewhere_and_carry_the_calendar(
         loads_nothing_from_elsewhere(html)
         assert "<style" not in html.lower()
 
+    # config.example.toml's Ayşe reads Turkish.
     weekly = (folder / f"weekly-2022-W03-{AYSE}.html").read_text(encoding="utf-8")
-    assert "Ending in the next 12 months" in weekly
+    assert "Önümüzdeki 12 ayda sona erecekler" in weekly
     assert re.search(r'class="bar-soon"[^>]*width="\d+%"', weekly)
-    assert "By country (7)" in weekly
+    assert "Ülkelere göre (7)" in weekly
 
     (eml,) = folder.glob(f"reminder-{AS_OF}-{AYSE}.eml")
     message = message_from_bytes(eml.read_bytes(), policy=default_policy)

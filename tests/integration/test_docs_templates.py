@@ -32,7 +32,7 @@ EXAMPLE = re.compile(
     r"<!-- template-example: (?P<name>[\w.-]+) -->\n```jinja\n(?P<body>.*?)\n```", re.DOTALL
 )
 AS_OF = date(2022, 1, 17)
-COORDINATOR = Recipient("ayse.yilmaz@example.edu", "Ayşe Yılmaz")  # noqa: RUF001
+COORDINATOR = Recipient("ayse.yilmaz@example.edu", "Ayşe Yılmaz")
 
 
 def examples() -> dict[str, str]:
@@ -79,7 +79,7 @@ def test_the_subject_example_renders_one_line_with_the_office_tag(overrides: Pat
 
 def test_the_body_example_replaces_the_text_part_only(overrides: Path) -> None:
     rendered = Renderer(overrides).reminder(digest())
-    assert rendered.text.startswith("Dear Ayşe Yılmaz,\n")  # noqa: RUF001
+    assert rendered.text.startswith("Dear Ayşe Yılmaz,\n")
     assert "International Relations Office, room 204" in rendered.text
     assert "This message was sent automatically" not in rendered.text
     # The packaged macros still draw each agreement.

@@ -68,7 +68,7 @@ DEAN = "dean@example.edu"
 # The coordinators of config.example.toml.
 COORDINATORS = [
     {
-        "name": "Ayşe Yılmaz",  # noqa: RUF001
+        "name": "Ayşe Yılmaz",
         "email": AYSE,
         "countries": ["AZ", "GE", "KZ", "KG", "MN", "RU", "UA"],
         "programmes": ["*"],

@@ -1,4 +1,5 @@
-"""The wheel carries what an installed copy needs: templates and migrations.
+"""The wheel carries what an installed copy needs: templates, migrations and the compiled
+gettext catalogs.
 
 Built in-process with hatchling's PEP 517 hook; installing it into a fresh virtualenv
 would take too long, so the wheel is unpacked and imported from there instead.
@@ -6,13 +7,19 @@ would take too long, so the wheel is unpacked and imported from there instead.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po
+from babel.support import Translations
 from hatchling.build import build_wheel
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -35,10 +42,13 @@ view = AgreementView(
 )
 digest = ReminderDigest(Recipient("coordinator@example.edu"), date(2024, 3, 4),
                         (DueItem(view, 30, 7),))
-renderer = Renderer()
+renderer = Renderer(None, ("en", "tr"))
 print(reminder.__file__)
 print(*renderer.search_path, sep="\\n")
 print(renderer.reminder(digest).subject)
+turkish = ReminderDigest(Recipient("koordinator@example.edu", "", "tr"), date(2024, 3, 4),
+                         (DueItem(view, 30, 7),))
+print(renderer.reminder(turkish).subject)
 """
 
 
@@ -82,6 +92,33 @@ def test_the_wheel_carries_templates_and_migrations(wheel: Path) -> None:
     assert not any("__pycache__" in name for name in names)
 
 
+def test_the_wheel_carries_every_catalog_compiled(wheel: Path) -> None:
+    """Each .po of the repository is in the wheel with its .mo, built by hatch_build.py."""
+    sources = sorted((REPOSITORY / "reminder" / "locale").glob("*/LC_MESSAGES/messages.po"))
+    assert sources, "no catalog in the repository"
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        for source in sources:
+            relative = source.relative_to(REPOSITORY).as_posix()
+            compiled = relative.removesuffix(".po") + ".mo"
+            assert {relative, compiled} <= names
+            with read_po_file(source) as catalog:
+                translations = Translations(io.BytesIO(archive.read(compiled)))
+                # The compiled catalog translates what its source does.
+                for message in catalog:
+                    if message.id and isinstance(message.id, str):
+                        assert translations.gettext(message.id) == message.string
+    assert not list((REPOSITORY / "reminder" / "locale").rglob("*.mo")), (
+        "compiled catalogs are build output, never kept in the repository"
+    )
+
+
+@contextlib.contextmanager
+def read_po_file(path: Path) -> Iterator[Catalog]:
+    with path.open("rb") as file:
+        yield read_po(file)
+
+
 def test_an_unpacked_wheel_finds_its_own_templates(wheel: Path, tmp_path: Path) -> None:
     unpacked = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
@@ -100,9 +137,12 @@ def test_an_unpacked_wheel_finds_its_own_templates(wheel: Path, tmp_path: Path) 
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    package_file, *search_path, subject = result.stdout.splitlines()
+    package_file, *search_path, subject, turkish = result.stdout.splitlines()
     assert Path(package_file) == unpacked / "reminder" / "__init__.py"
     assert [Path(folder) for folder in search_path] == [
         unpacked / "reminder" / "templates" / "emails"
     ]
     assert subject == "1 agreement to renew: Baku State University expires in 7 days"
+    assert turkish == (
+        "1 anlaşmanın yenilenmesi gerekiyor: Baku State University 7 gün içinde sona eriyor"
+    )

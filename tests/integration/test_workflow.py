@@ -50,7 +50,7 @@ MEHMET = "mehmet.demir@example.edu"
 HEAD = "head.of.office@example.edu"
 OFFICE = "office@example.edu"
 COORDINATORS = [
-    {"name": "Ayşe Yılmaz", "email": AYSE, "countries": ["AZ", "GE"]},  # noqa: RUF001
+    {"name": "Ayşe Yılmaz", "email": AYSE, "countries": ["AZ", "GE"]},
     {"name": "Mehmet Demir", "email": MEHMET, "countries": ["PK", "JP"]},
 ]
 ACTOR = "tester"
@@ -676,7 +676,7 @@ def write_config(tmp_path: Path) -> None:
         f'from = "{SENDER}"',
         f'outbox_dir = "{tmp_path / "outbox"}"',
         "[[coordinators]]",
-        'name = "Ayşe Yılmaz"',  # noqa: RUF001
+        'name = "Ayşe Yılmaz"',
         f'email = "{AYSE}"',
         'countries = ["AZ", "GE"]',
     ]

@@ -32,7 +32,7 @@ SENDER = "Agreement reminders <reminder@example.edu>"
 DOMAIN = "reminder.example.edu"
 WINDOWS = (180, 90, 30, 7)
 TODAY = date(2022, 1, 17)
-COORDINATOR = Recipient("ayse.yilmaz@example.edu", "Ayşe Yılmaz")  # noqa: RUF001
+COORDINATOR = Recipient("ayse.yilmaz@example.edu", "Ayşe Yılmaz")
 
 
 def agreement(agreement_id: int = 1, **changes: Any) -> AgreementView:

@@ -285,3 +285,59 @@ def test_paths_are_taken_from_the_config_files_folder(tmp_path: Path) -> None:
     config = load_config(str(path), {})
     assert config.mail.outbox_dir == tmp_path / "out"
     assert config.mail.templates_dir == Path("/t")
+
+
+def test_languages_must_have_a_catalog_and_a_coordinators_defaults_to_the_offices() -> None:
+    config = build_config(
+        {
+            "mail": {"language": "tr"},
+            "coordinators": [
+                {"email": "a@example.edu", "language": "en"},
+                {"email": "b@example.edu"},
+            ],
+        },
+        None,
+        {},
+    )
+    assert [config.language_of(c) for c in config.coordinators] == ["en", "tr"]
+    assert config.languages == ("en", "tr")
+    assert build_config({}, None, {}).mail.language == "en"
+    with pytest.raises(ConfigError) as caught:
+        build_config(
+            {"mail": {"language": "tk"}, "coordinators": [{"email": "a@x.edu", "language": "TR"}]},
+            None,
+            {},
+        )
+    assert list(caught.value.problems) == [
+        "(defaults): at 'coordinators[0].language': no catalog for language 'TR' "
+        "(did you mean 'tr'?); available: 'en', 'tr'",
+        "(defaults): at 'mail.language': no catalog for language 'tk' "
+        "(did you mean 'tr'?); available: 'en', 'tr'",
+    ]
+
+
+def test_country_aliases_name_one_country_each() -> None:
+    config = build_config({"countries": {"aliases": {"ABD": "us"}}}, None, {})
+    assert config.countries.aliases == {"ABD": "US"}
+    with pytest.raises(ConfigError) as caught:
+        build_config({"countries": {"aliases": {"Anywhere": "*", "Y": "QQ"}}}, None, {})
+    assert list(caught.value.problems) == [
+        "(defaults): at 'countries.aliases.Anywhere': '*' is not an ISO 3166-1 alpha-2 "
+        "country code",
+        "(defaults): at 'countries.aliases.Y': 'QQ' is not an ISO 3166-1 alpha-2 country code",
+    ]
+    with pytest.raises(ConfigError, match="a country spelling must not be empty"):
+        build_config({"countries": {"aliases": {" ": "GE"}}}, None, {})
+
+
+def test_the_effective_config_keeps_languages_and_aliases(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.toml",
+        '[mail]\nlanguage = "tr"\n[countries]\naliases = { "Tunus Cumhuriyeti" = "TN" }\n'
+        '[[coordinators]]\nemail = "a@example.edu"\nlanguage = "en"\n',
+    )
+    config = load_config(str(path), {"XDG_DATA_HOME": str(tmp_path)})
+    reparsed = tomllib.loads(to_toml(effective_document(config)))
+    assert reparsed["mail"]["language"] == "tr"
+    assert reparsed["countries"]["aliases"] == {"Tunus Cumhuriyeti": "TN"}
+    assert reparsed["coordinators"][0]["language"] == "en"

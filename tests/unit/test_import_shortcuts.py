@@ -53,8 +53,8 @@ def test_a_partner_without_html_has_no_fragment_note(text: str) -> None:
 
 
 def test_a_partner_with_an_html_fragment_keeps_its_note() -> None:
-    assert split_partner("Işık University <sup>*cancelled</sup>") == (  # noqa: RUF001
-        "Işık University",  # noqa: RUF001
+    assert split_partner("Işık University <sup>*cancelled</sup>") == (
+        "Işık University",
         "cancelled",
     )
 

@@ -17,7 +17,7 @@ from reminder.mail.mime import Attachment, RenderedEmail, build_message
 SENDER = "Agreement reminders <reminder@example.edu>"
 MESSAGE_ID = "<reminder.0b26e225062cd96129da0a3396bbd4bf@example.edu>"
 SENT_AT = datetime(2024, 3, 4, 8, 0, tzinfo=ZoneInfo("Europe/Istanbul"))
-COORDINATOR = Recipient("coordinator@example.edu", "Ayşe Yılmaz")  # noqa: RUF001
+COORDINATOR = Recipient("coordinator@example.edu", "Ayşe Yılmaz")
 CALENDAR = Attachment(
     "agreements.ics",
     b"BEGIN:VCALENDAR\r\nMETHOD:PUBLISH\r\n" + b"X" * 300 + b"\r\nEND:VCALENDAR\r\n",

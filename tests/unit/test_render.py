@@ -30,7 +30,7 @@ from reminder.mail.render import TEXT_WIDTH, Renderer, packaged_templates_dir, w
 TODAY = date(2024, 3, 4)
 ISTANBUL = ZoneInfo("Europe/Istanbul")
 # A Turkish name: its dotless i (U+0131) is meant.
-COORDINATOR = Recipient("coordinator@example.edu", "Ayşe Yılmaz")  # noqa: RUF001
+COORDINATOR = Recipient("coordinator@example.edu", "Ayşe Yılmaz")
 
 
 def due(view: AgreementView, window: int) -> DueItem:
@@ -42,6 +42,11 @@ def digest_of(*items: DueItem, recipient: Recipient = COORDINATOR) -> ReminderDi
     """Return the digest the digest builder makes of `items`, most urgent first."""
     (digest,) = build_digests(((recipient, item) for item in items), TODAY)
     return digest
+
+
+def long_date(day: date) -> str:
+    """Return `day` as English mail writes it: "3 April 2024"."""
+    return f"{day.day} {day:%B %Y}"
 
 
 def until_in(days: int) -> date:
@@ -119,7 +124,7 @@ def test_every_field_of_an_agreement_is_in_text_and_html(renderer: Renderer) -> 
         "FR, matched approximately",
         "Mevlana exchange",
         "06.2019",  # the conclusion date to the precision the table gave
-        until_in(30).isoformat(),
+        long_date(until_in(30)),
         "in 30 days",
         "30-day reminder",
         "Original kept in the rector office",
@@ -165,9 +170,9 @@ def test_approximate_dates_are_marked(renderer: Renderer) -> None:
     )
     rendered = renderer.reminder(digest_of(due(exact, 30), due(approximate, 30)))
     for body in (rendered.text, rendered.html):
-        assert f"about {until_in(25).isoformat()}" in body
-        assert f"about {until_in(20).isoformat()}" not in body
-        assert until_in(20).isoformat() in body
+        assert f"about {long_date(until_in(25))}" in body
+        assert f"about {long_date(until_in(20))}" not in body
+        assert long_date(until_in(20)) in body
         assert "only the year in the table" in body
 
 
@@ -335,10 +340,10 @@ def test_weekly_shows_counts_months_lapsed_changes_and_warnings(renderer: Render
             "expired 54 days ago",
             "Changes since the last digest",
             "Renewed Partner",
-            "renewed on 2024-03-01",
+            "renewed on 1 March 2024",
             "new agreement #8",
             "Approximate dates",
-            "about 2024-05-01",
+            "about 1 May 2024",
             "Countries not recognised",
             "Atlantis Institute",
             "Not routed to any coordinator",
@@ -395,6 +400,47 @@ def test_a_templates_dir_overrides_file_by_file(renderer: Renderer, tmp_path: Pa
     assert overridden.text == packaged.text
     assert overridden.html == packaged.html
     assert Renderer(tmp_path).search_path == (tmp_path, packaged_templates_dir())
+
+
+def test_a_templates_dir_overrides_per_language(tmp_path: Path) -> None:
+    """templates_dir/tr/ serves Turkish readers; templates_dir/ everyone else; an override
+    written with _() is translated like the packaged templates."""
+    (tmp_path / "tr").mkdir()
+    (tmp_path / "tr" / "reminder-subject.txt").write_text(
+        "Yenileme: {{ digest.items|length }}\n", encoding="utf-8"
+    )
+    (tmp_path / "reminder-subject.txt").write_text(
+        '[Office] {{ _("Dear %(name)s,", name=digest.recipient.name) }}\n', encoding="utf-8"
+    )
+    (tmp_path / "base.txt").write_text(
+        '{% block content %}{% endblock %}\n{{ _("Total") }}\n', encoding="utf-8"
+    )
+    renderer = Renderer(tmp_path, ("en", "tr"))
+    english = renderer.reminder(digest_of(due(agreement(), 30)))
+    turkish_reader = Recipient("koordinator@example.edu", "Ayşe", "tr")
+    turkish = renderer.reminder(digest_of(due(agreement(), 30), recipient=turkish_reader))
+    assert english.subject == f"[Office] Dear {COORDINATOR.name},"
+    assert turkish.subject == "Yenileme: 1"
+    # The Turkish reader's body extends the folder's base.txt, translated.
+    assert english.text.rstrip().endswith("Total")
+    assert turkish.text.rstrip().endswith("Toplam")
+    assert "Sayın Ayşe," in turkish.text
+    assert renderer.search_path_of("tr") == (tmp_path / "tr", tmp_path, packaged_templates_dir())
+
+
+def test_a_broken_override_for_one_language_names_its_file(tmp_path: Path) -> None:
+    (tmp_path / "tr").mkdir()
+    (tmp_path / "tr" / "weekly-subject.txt").write_text("{{ digest.itmes }}\n", "utf-8")
+    renderer = Renderer(tmp_path, ("en", "tr"))
+    digest = _weekly_digest(Recipient("koordinator@example.edu", "", "tr"))
+    with pytest.raises(TemplateError) as raised:
+        renderer.weekly(digest)
+    assert str(raised.value).startswith(f"{tmp_path / 'tr' / 'weekly-subject.txt'}:1: ")
+
+
+def test_a_language_without_a_catalog_is_an_error() -> None:
+    with pytest.raises(TemplateError, match="'xx' catalog cannot be read"):
+        Renderer(None, ("en", "xx"))
 
 
 def test_a_missing_templates_dir_is_an_error(tmp_path: Path) -> None:

@@ -155,10 +155,11 @@ def test_the_text_draws_bars_of_hashes(renderer: Renderer) -> None:
     digest = march_and_september()
     text = renderer.weekly(digest).text
     lines = {
-        line.split()[0]: line for line in text.splitlines() if re.match(r"[A-Z][a-z]{2}\b", line)
+        line.split()[0]: line for line in text.splitlines() if re.match(r"[A-Z][a-z]{2,3}\b", line)
     }
     assert re.fullmatch(r"Mar {6}! #{30} +2", lines["Mar"])
-    assert re.fullmatch(r"Sep {8}#{15} +1", lines["Sep"])
+    # Month names are CLDR's for British English, which abbreviates September "Sept".
+    assert re.fullmatch(r"Sept {7}#{15} +1", lines["Sept"])
     assert re.fullmatch(r"Feb {6}! +0", lines["Feb"])
     assert "Azerbaijan (AZ)" in text
 
