@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=HERE / "data")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--idle-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--web-seconds", type=float, default=30.0, help="seconds of each wrk run (default 30)"
+    )
     parser.add_argument("--profile-size", type=int, help="size to profile (default: the largest)")
     parser.add_argument("--keep", action="store_true", help="keep the SQLite databases")
     args = parser.parse_args(argv)
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir=args.workdir.resolve(),
         results_path=args.results,
         idle_seconds=args.idle_seconds,
+        web_seconds=args.web_seconds,
         profile_size=args.profile_size or max(args.sizes),
         keep=args.keep,
     )

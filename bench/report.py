@@ -50,6 +50,7 @@ def render(results: Results) -> str:
     out += _memory(results)
     out += _startup(results)
     out += _idle(results)
+    out += _web(results)
     if results.profiles:
         out += ["## Profiles", ""]
         for title, text in results.profiles.items():
@@ -123,6 +124,7 @@ def _targets(results: Results) -> list[str]:
                 f"| (e) `reminder {command}` on the sample vs `import sqlalchemy` | at most "
                 f"1.5x | {value:.2f}x | {_verdict(value, 1.5, at_most=True)} |"
             )
+    rows += _web_targets(results)
     if results.idle is not None:
         value = results.idle.median
         rows.append(
@@ -266,4 +268,53 @@ def _idle(results: Results) -> list[str]:
         rows.append(f"CPU seconds per minute: {results.idle.text()}")
         if results.idle_note:
             rows += ["", "```", results.idle_note, "```"]
+    return [*rows, ""]
+
+
+def _web_targets(results: Results) -> list[str]:
+    measured = [size for size in results.sizes if size.kind == "sqlite" and size.web is not None]
+    if not measured:
+        return []
+    smallest = min(measured, key=lambda size: size.size)
+    largest = max(measured, key=lambda size: size.size)
+    rows: list[str] = []
+    assert smallest.web is not None and largest.web is not None
+    if largest is not smallest:
+        value = ratio(largest.web.page, smallest.web.page).median
+        rows.append(
+            f"| (g) agreements page, N={largest.size:,} vs N={smallest.size:,} | at most 1.5x "
+            f"| {value:.2f}x | {_verdict(value, 1.5, at_most=True)} |"
+        )
+    if largest.web.ours_rps.values:
+        value = ratio(largest.web.ours_rps, largest.web.floor_rps).median
+        errors = len(largest.web.errors)
+        verdict = _verdict(value, 0.5, at_most=False) if not errors else "**NOT met**"
+        rows.append(
+            f"| (g) page throughput vs bare Starlette + Jinja2, N={largest.size:,}, no errors "
+            f"| at least 0.5x | {value:.2f}x, {errors} error line(s) | {verdict} |"
+        )
+    return rows
+
+
+def _web(results: Results) -> list[str]:
+    measured = [size for size in results.sizes if size.web is not None]
+    if not measured:
+        return []
+    rows = [
+        "## (g) Web page",
+        "",
+        "| N | database | agreements page | ours | floor | ratio | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size in measured:
+        web = size.web
+        assert web is not None
+        throughput = bool(web.ours_rps.values)
+        rows.append(
+            f"| {size.size:,} | {size.kind} | {web.page.text()} | "
+            f"{web.ours_rps.text() if throughput else '-'} | "
+            f"{web.floor_rps.text() if throughput else '-'} | "
+            f"{ratio(web.ours_rps, web.floor_rps).text(2) if throughput else '-'} | "
+            f"{'; '.join(web.errors) or 'none'} |"
+        )
     return [*rows, ""]

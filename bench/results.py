@@ -10,6 +10,7 @@ from bench.memory import MemoryFigures
 from bench.selection import SelectionFigures
 from bench.startup import StartupFigures
 from bench.stats import Samples
+from bench.web import WebFigures
 
 
 @dataclass
@@ -23,6 +24,7 @@ class SizeResults:
     selection: SelectionFigures | None = None
     delivery: DeliveryFigures | None = None
     run_once_rss: MemoryFigures | None = None
+    web: WebFigures | None = None
 
 
 @dataclass

@@ -29,11 +29,12 @@ from bench.report import write_report
 from bench.results import Results, SizeResults
 from bench.selection import measure_selection
 from bench.startup import measure_startup
+from bench.web import measure_web, wrk_available
 from reminder.cli.mail import build_context
 from reminder.config.loading import load_config
 
 T = TypeVar("T")
-PARTS = ("import", "select", "deliver", "memory", "startup", "idle")
+PARTS = ("import", "select", "deliver", "memory", "startup", "idle", "web")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Options:
     workdir: Path
     results_path: Path
     idle_seconds: float
+    web_seconds: float
     profile_size: int
     keep: bool
 
@@ -135,6 +137,18 @@ def _measure_size(
             figures.run_once_rss = _timed_step(
                 f"(d) run-once memory, {label}",
                 lambda: measure_run_once_memory(target, config_path, REFERENCE_DAY, repeat=repeat),
+            )
+        if "web" in options.parts:
+            sqlite_file = Path(target.url.removeprefix("sqlite:///")) if kind == "sqlite" else None
+            figures.web = _timed_step(
+                f"(g) web page, {label}",
+                lambda: measure_web(
+                    config_path,
+                    sqlite_file,
+                    repeat=options.repeat,
+                    seconds=options.web_seconds,
+                    scratch=options.workdir,
+                ),
             )
         if size == options.profile_size:
             _profile(options, portfolio, target, config_path, results, label)
@@ -252,6 +266,15 @@ def _explain(results: Results, options: Options) -> None:
         f"(sizes {', '.join(f'{s:,}' for s in options.postgres_sizes)}), a database "
         "created for the run and dropped after it",
     ]
+    if "web" in options.parts:
+        results.notes.append(
+            "(g) `python -m reminder --config config-KIND-N.toml web` ([web] auth = "
+            '"proxy", an admin named in X-Remote-User); page: GET / sequentially over one '
+            f"connection; throughput: `wrk -t1 -c20 -d{options.web_seconds:g}s` against it "
+            "and against `bench/web_floor.py` (Starlette + Jinja2, the same 50 rows from a "
+            "list), in turn"
+            + ("" if wrk_available() else " -- wrk NOT INSTALLED, throughput skipped")
+        )
 
 
 def _timed_step(label: str, action: Callable[[], T]) -> T:
