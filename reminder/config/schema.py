@@ -35,6 +35,7 @@ from reminder.config.sections import (
     MailConfig,
     RemindersConfig,
     SmtpConfig,
+    WebConfig,
 )
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "ScheduleConfig",
     "SecretRef",
     "SmtpConfig",
+    "WebConfig",
 ]
 
 
@@ -141,6 +143,7 @@ class Config(Table):
     schedule: ScheduleConfig
     ha: HaConfig
     health: HealthConfig
+    web: WebConfig
 
     _source: Path | None = PrivateAttr(None)
     _state_dir: Path = PrivateAttr()
