@@ -55,6 +55,7 @@ LIBRARY_OWNERS: dict[str, set[str]] = {
     "babel": {"domain", "mail", "web"},
     "starlette": {"web"},
     "uvicorn": {"web", "service"},
+    "argon2": {"web"},
 }
 
 #: Modules longer than this should become a subpackage of smaller ones.
