@@ -301,7 +301,9 @@ def _add_service_parsers(commands: Commands) -> None:
 
 
 def _add_web_parsers(commands: Commands) -> None:
-    """Add user (in reminder.cli.users)."""
+    """Add web (in reminder.cli.service) and user (in reminder.cli.users)."""
+    p = commands.add_parser("web", help="serve the web page alone (no scheduled runs)")
+    p.set_defaults(handler="service.cmd_web")
     p = commands.add_parser("user", help="the web page's users: add, list, disable, passwd")
     user_commands = p.add_subparsers(title="user commands", metavar="ACTION", required=True)
     p = user_commands.add_parser("add", help="add a user; prints a one-time set-password link")

@@ -32,6 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from reminder.service.daemon import Service
     from reminder.service.lock import Role, instance_lock
+    from reminder.web.server import WebServer
 
     if not args.debug:
         # A service's log is its only output: what each run decided and sent is INFO.
@@ -44,10 +45,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return build_context(load(args), database)
 
         async def serve() -> int:
-            role = Role(instance_lock(database, config.database.url), database, now=_now())
-            return await Service(context, role, reload=reload).run()
+            # The web page listens before READY=1 goes out (Service.run sends it), and
+            # standby instances serve it too: it does not depend on the role.
+            web = WebServer(config, database) if config.web.enabled else None
+            if web is not None:
+                await web.start()
+            try:
+                role = Role(instance_lock(database, config.database.url), database, now=_now())
+                return await Service(context, role, reload=reload).run()
+            finally:
+                if web is not None:
+                    await web.stop()
 
         return asyncio.run(serve())
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """`reminder web`: serve the web page alone, until SIGTERM."""
+    import asyncio
+    import logging
+
+    from reminder.service.web import serve_web_alone
+
+    if not args.debug:
+        logging.getLogger("reminder").setLevel(logging.INFO)
+    config = load(args)
+    with open_db(config) as database:
+        return asyncio.run(serve_web_alone(config, database))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
