@@ -11,18 +11,22 @@ from reminder.config.schema import Config
 from reminder.service import sdnotify
 from reminder.store.database import Database
 from reminder.web.server import WebServer
+from reminder.web.state import Services
 
 log = logging.getLogger(__name__)
 
 
 async def serve_web_alone(
-    config: Config, database: Database, environ: Mapping[str, str] | None = None
+    config: Config,
+    database: Database,
+    services: Services,
+    environ: Mapping[str, str] | None = None,
 ) -> int:
     """Serve the pages until SIGTERM or SIGINT; READY=1 once the socket listens.
 
     Returns 0. Raises ConfigError when the socket cannot be bound or the secret key read.
     """
-    server = WebServer(config, database)
+    server = WebServer(config, database, services)
     await server.start()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

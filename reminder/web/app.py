@@ -17,11 +17,11 @@ from starlette.staticfiles import StaticFiles
 
 from reminder.config.schema import Config
 from reminder.store.database import Database
-from reminder.web import agreements, login
+from reminder.web import agreements, exports, imports, login, office
 from reminder.web.guards import BodyLimit, SecurityHeaders
 from reminder.web.rendering import render
 from reminder.web.sessions import current_user, form_endpoint
-from reminder.web.state import STATIC_DIR, WebState
+from reminder.web.state import STATIC_DIR, Services, WebState
 
 #: The session cookie's name.
 SESSION_COOKIE = "reminder_session"
@@ -62,6 +62,27 @@ def routes() -> list[Route | Mount]:
             form_endpoint(logged_in(agreements.agreement_action)),
             methods=["POST"],
         ),
+        Route("/import", logged_in(imports.import_page, admin=True)),
+        Route("/import", form_endpoint(logged_in(imports.upload, admin=True)), methods=["POST"]),
+        Route(
+            "/import/confirm",
+            form_endpoint(logged_in(imports.confirm, admin=True)),
+            methods=["POST"],
+        ),
+        Route(
+            "/import/cancel", form_endpoint(logged_in(imports.cancel, admin=True)), methods=["POST"]
+        ),
+        Route("/export.csv", logged_in(exports.export_csv)),
+        Route("/export.xlsx", logged_in(exports.export_xlsx)),
+        Route("/mail", logged_in(office.mail_page)),
+        Route("/mail/{job}/{index}", logged_in(office.mail_preview)),
+        Route(
+            "/mail/retry", form_endpoint(logged_in(office.retry_now, admin=True)), methods=["POST"]
+        ),
+        Route("/status", logged_in(office.status_page)),
+        Route("/calendar", logged_in(office.calendar_page)),
+        Route("/calendar/reset", form_endpoint(logged_in(office.calendar_reset)), methods=["POST"]),
+        Route("/calendar/{token}.ics", office.calendar_feed),
         Route("/login", login.login_page),
         Route("/login", form_endpoint(login.login), methods=["POST"]),
         Route("/logout", form_endpoint(login.logout), methods=["POST"]),
@@ -74,6 +95,7 @@ def routes() -> list[Route | Mount]:
 def build_app(
     config: Config,
     database: Database,
+    services: Services,
     *,
     secret_key: str,
     clock: Callable[[], datetime] | None = None,
@@ -81,7 +103,9 @@ def build_app(
     """Return the web application for `config` on `database`, signing sessions with
     `secret_key`; `clock` replaces the wall clock (tests)."""
     web = config.web
-    state = WebState(config, database) if clock is None else WebState(config, database, clock)
+    state = WebState(config, database, services)
+    if clock is not None:
+        state.clock = clock
     middleware = [
         Middleware(SecurityHeaders),
         Middleware(BodyLimit, limit=web.max_upload_megabytes * 1024 * 1024),

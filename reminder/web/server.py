@@ -20,6 +20,7 @@ from reminder.errors import ConfigError
 from reminder.store.database import Database
 from reminder.web.app import build_app
 from reminder.web.secret_key import web_secret_key
+from reminder.web.state import Services
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,9 @@ log = logging.getLogger(__name__)
 class WebServer:
     """The web page on [web] listen; `start` returns once the socket listens."""
 
-    def __init__(self, config: Config, database: Database) -> None:
+    def __init__(self, config: Config, database: Database, services: Services) -> None:
         self.listen = config.web.listen
-        app = build_app(config, database, secret_key=web_secret_key(config))
+        app = build_app(config, database, services, secret_key=web_secret_key(config))
         self._config = uvicorn.Config(
             app,
             log_config=None,  # the program's logging stays as configured

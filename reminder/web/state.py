@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -14,6 +15,7 @@ from starlette.requests import Request
 
 from reminder.config.schema import Config
 from reminder.domain.reminder_digest import Router
+from reminder.runs.context import Context
 from reminder.store.database import Database
 from reminder.web.guards import Networks, parse_networks
 
@@ -44,12 +46,24 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class Services:
+    """What the composition root (the CLI) hands the pages, so that they call the same
+    functions as the commands: the runs' Context (`preview`, `outbox retry`), `status
+    --json`'s report and `health`'s verdict (healthy, line)."""
+
+    context: Callable[[], Context]
+    status: Callable[[], dict[str, Any]]
+    health: Callable[[], tuple[bool, str]]
+
+
 @dataclass
 class WebState:
     """The app's shared, read-only parts; `clock` is replaceable in tests."""
 
     config: Config
     database: Database
+    services: Services
     clock: Callable[[], datetime] = _utc_now
     environment: Environment = field(default_factory=build_environment)
     trusted: Networks = field(init=False)

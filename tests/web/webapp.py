@@ -10,6 +10,8 @@ from pathlib import Path
 from factories import agreement_input
 from starlette.testclient import TestClient
 
+from reminder.cli.mail import build_context
+from reminder.cli.service import web_services
 from reminder.config.loading import load_config
 from reminder.config.schema import Config
 from reminder.store import apply_import, iter_agreements, users
@@ -64,7 +66,11 @@ class Site:
     ids: dict[str, int] = field(default_factory=dict)
 
     def client(self, address: str = "testclient") -> TestClient:
-        app = build_app(self.config, self.database, secret_key=SECRET_KEY, clock=self.clock)
+        context = build_context(self.config, self.database)
+        services = web_services(self.config, self.database, context)
+        app = build_app(
+            self.config, self.database, services, secret_key=SECRET_KEY, clock=self.clock
+        )
         return TestClient(app, base_url="http://testserver", client=(address, 50000))
 
     def add_user(self, email: str, role: Role, name: str, *, password: str = PASSWORD) -> int:
