@@ -4,7 +4,7 @@ effective-until), and the total is counted by the database."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 
@@ -83,17 +83,3 @@ def agreement_page(
     page = [_view(row) for row in rows]
     total = session.scalar(select(func.count()).select_from(Agreement).where(*conditions)) or 0
     return page, total
-
-
-def filter_choices(session: Session) -> tuple[Sequence[str], Sequence[str]]:
-    """Return the country codes and programmes stored, for the filters' choices."""
-    codes = session.scalars(
-        select(Agreement.country_code)
-        .where(Agreement.country_code.is_not(None))
-        .distinct()
-        .order_by(Agreement.country_code)
-    )
-    programmes = session.scalars(
-        select(Agreement.programme).distinct().order_by(Agreement.programme)
-    )
-    return [code for code in codes if code], list(programmes)

@@ -18,7 +18,7 @@ from reminder.domain.records import AgreementView, Lifecycle
 from reminder.domain.renewal_rules import renewal_until
 from reminder.domain.windows import Status, status_of
 from reminder.errors import InputError
-from reminder.store.agreement_pages import PageFilters, RoutedTo, agreement_page, filter_choices
+from reminder.store.agreement_pages import PageFilters, RoutedTo, agreement_page
 from reminder.store.user_models import Role
 from reminder.store.users import UserView
 from reminder.web.rendering import render
@@ -85,6 +85,19 @@ def page_filters(state: WebState, query: dict[str, str], as_of: date) -> PageFil
     )
 
 
+def suggested_countries(state: WebState) -> list[str]:
+    """Return the country codes the coordinators name, offered as the filter's choices
+    (any other code can be typed: the list reads no column of the whole table)."""
+    codes = {code for c in state.config.coordinators for code in c.countries if code != "*"}
+    return sorted(codes)
+
+
+def suggested_programmes(state: WebState) -> list[str]:
+    """Return the programmes the config names, offered as the filter's choices."""
+    names = {name for c in state.config.coordinators for name in c.programmes if name != "*"}
+    return sorted(names | {state.config.agreements.default_programme})
+
+
 def listed(state: WebState, view: AgreementView, as_of: date) -> dict[str, Any]:
     """Return what a row of the list shows of `view`."""
     return {
@@ -107,7 +120,6 @@ def list_query(request: Request, user: UserView, *, mine: bool = False) -> dict[
         views, total = agreement_page(
             session, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
         )
-        countries, programmes = filter_choices(session)
     return {
         "rows": [listed(state, view, as_of) for view in views],
         "total": total,
@@ -116,8 +128,8 @@ def list_query(request: Request, user: UserView, *, mine: bool = False) -> dict[
         "query": query,
         "as_of": as_of,
         "statuses": [s.value for s in Status],
-        "countries": countries,
-        "programmes": programmes,
+        "countries": suggested_countries(state),
+        "programmes": suggested_programmes(state),
         "coordinators": state.config.coordinators,
         "mine": mine,
     }
