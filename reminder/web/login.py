@@ -30,8 +30,10 @@ MAX_FAILURES_PER_ADDRESS = 20
 
 
 def _next_path(text: str) -> str:
-    # Only a path on this site: never an open redirect to another host.
-    return text if text.startswith("/") and not text.startswith("//") else "/"
+    # Only a path on this site: never an open redirect to another host ("//host" and
+    # "/\\host" are read by browsers as another host).
+    same_site = text.startswith("/") and not text.startswith(("//", "/\\"))
+    return text if same_site and not any(c.isspace() for c in text) else "/"
 
 
 async def login_page(request: Request) -> Response:

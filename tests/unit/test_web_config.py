@@ -68,3 +68,31 @@ def test_inline_secret_key_in_a_readable_file_is_refused(tmp_path: Path) -> None
     path.chmod(0o600)
     config = load_config(str(path), {"XDG_DATA_HOME": str(tmp_path)})
     assert effective_document(config)["web"]["secret_key"] != "s3cret"
+
+
+def test_secret_key_is_generated_once_private_and_reused(tmp_path: Path) -> None:
+    import stat
+
+    from reminder.web.secret_key import KEY_FILE, web_secret_key
+
+    config = load_config(None, {"XDG_DATA_HOME": str(tmp_path)})
+    first = web_secret_key(config)
+    path = config.state_dir / KEY_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(first) >= 32
+    assert web_secret_key(config) == first
+    path.write_text("short\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="holds no usable key"):
+        web_secret_key(config)
+
+
+def test_a_configured_secret_key_wins_and_must_be_long(tmp_path: Path) -> None:
+    from reminder.web.secret_key import web_secret_key
+
+    key_file = write(tmp_path / "key", "x" * 40 + "\n")
+    path = write(tmp_path / "c.toml", f'[web]\nsecret_key_file = "{key_file}"\n')
+    config = load_config(str(path), {"XDG_DATA_HOME": str(tmp_path)})
+    assert web_secret_key(config) == "x" * 40
+    key_file.write_text("too short", encoding="utf-8")
+    with pytest.raises(ConfigError, match="at least 32 characters"):
+        web_secret_key(config)

@@ -329,3 +329,21 @@ def test_disabled_user_is_logged_out(site: Site) -> None:
 
 def test_roles_are_the_three_documented() -> None:
     assert [role.value for role in Role] == ["admin", "coordinator", "viewer"]
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "/\\evil.example/", "https://evil.example/"])
+def test_login_never_redirects_to_another_host(site: Site, target: str) -> None:
+    client = site.client()
+    token = csrf_of(client.get("/login").text)
+    data = {"email": "office@example.edu", "password": PASSWORD, "csrf_token": token}
+    response = client.post("/login", data={**data, "next": target}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
+def test_login_returns_to_the_page_asked_for(site: Site) -> None:
+    client = site.client()
+    token = csrf_of(client.get("/login?next=/status").text)
+    data = {"email": "office@example.edu", "password": PASSWORD, "csrf_token": token}
+    response = client.post("/login", data={**data, "next": "/status"}, follow_redirects=False)
+    assert response.headers["location"] == "/status"
