@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    Field,
     PrivateAttr,
     ValidationInfo,
     field_validator,
@@ -32,6 +33,7 @@ from reminder.config.sections import (
     EscalationConfig,
     HaConfig,
     HealthConfig,
+    ImportConfig,
     MailConfig,
     RemindersConfig,
     SmtpConfig,
@@ -47,6 +49,7 @@ __all__ = [
     "EscalationConfig",
     "HaConfig",
     "HealthConfig",
+    "ImportConfig",
     "MailConfig",
     "RemindersConfig",
     "ScheduleConfig",
@@ -114,6 +117,8 @@ class Config(Table):
     )
     database: DatabaseConfig
     agreements: AgreementsConfig
+    # `import` is a Python keyword: the attribute has a trailing underscore.
+    import_: ImportConfig = Field(validation_alias="import")
     reminders: RemindersConfig
     coordinators: Annotated[tuple[Coordinator, ...], BeforeValidator(tuple_from_list)] = setting(
         (),
@@ -189,8 +194,10 @@ class Config(Table):
 
 
 #: The config's [tables], in the order the example and reference show them.
+#: A table's name in the file is its alias when it has one (keys.file_name reads aliases
+#: the same way, for every key; it needs this module, so cannot be used here).
 TABLES = tuple(
-    name
+    field.validation_alias if isinstance(field.validation_alias, str) else name
     for name, field in Config.model_fields.items()
     if isinstance(field.annotation, type) and issubclass(field.annotation, Table)
 )

@@ -78,6 +78,22 @@ class AgreementsConfig(Table):
     )
 
 
+class ImportConfig(Table):
+    """Bounds on what `reminder import` reads."""
+
+    max_table_megabytes: Annotated[int, AfterValidator(between(1, 100_000))] = setting(
+        500,
+        "Largest table `reminder import` reads, in megabytes (1 MB = 1,000,000 bytes); for "
+        "an .xlsx workbook, the size it unpacks to. A larger one is refused, with its size, "
+        "before its rows are read.",
+    )
+
+    @property
+    def max_table_bytes(self) -> int:
+        """Return the limit in bytes."""
+        return self.max_table_megabytes * 1_000_000
+
+
 class RemindersConfig(Table):
     """When reminders go out, and to whom when no coordinator matches."""
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from reminder.domain.excerpt import clipped
 from reminder.domain.records import Precision, UntilSource
 
 # A year outside this range is a typo or a spreadsheet serial number (45000), not an
@@ -164,7 +165,7 @@ def parse_date_text(text: str) -> PartialDate:
         raise ValueError(
             f"{stripped} is not a date: a two-digit year is ambiguous, write the year in full"
         )
-    raise ValueError(f"{stripped} is not a date: expected {_ACCEPTED_FORMATS}")
+    raise ValueError(f"{clipped(stripped)} is not a date: expected {_ACCEPTED_FORMATS}")
 
 
 def partial_from_cell(value: object) -> PartialDate:
@@ -188,7 +189,7 @@ def partial_from_cell(value: object) -> PartialDate:
         return _partial(str(value), value)
     if isinstance(value, str):
         return parse_date_text(value)
-    raise ValueError(f"{value} is not a date: expected {_ACCEPTED_FORMATS}")
+    raise ValueError(f"{clipped(str(value))} is not a date: expected {_ACCEPTED_FORMATS}")
 
 
 def anniversary(concluded: date, year: int) -> date:

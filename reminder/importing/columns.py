@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from reminder.domain.excerpt import excerpt, listing
 from reminder.errors import InputError
 from reminder.importing.cells import cell_text, clean, normalize_key
 from reminder.importing.tables import Row
@@ -70,14 +71,16 @@ def map_header(file: str, line: int, texts: list[str]) -> Header:
                 unknown.append(text)
         elif name in columns:
             first = texts[columns[name]]
-            raise InputError(f"{file}:{line}: columns {first!r} and {text!r} mean the same")
+            raise InputError(
+                f"{file}:{line}: columns {excerpt(first)} and {excerpt(text)} mean the same"
+            )
         elif name != "row_number":
             columns[name] = index
     missing = [
         f"{name} (e.g. {example!r})" for name, example in NEEDED.items() if name not in columns
     ]
     if missing:
-        found = ", ".join(repr(text) for text in texts if text)
+        found = listing([text for text in texts if text])
         raise InputError(
             f"{file}:{line}: missing column(s) {', '.join(missing)}; the headers found: {found}"
         )

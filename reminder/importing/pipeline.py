@@ -70,16 +70,23 @@ def open_tables(
 
     `count_lines` counts each table's lines for a progress bar.
     Returns the tables in the order of `paths`. Raises InputError when a file as a whole
-    cannot be used (missing, empty, not a table, needed columns missing).
+    cannot be used (missing, empty, larger than [import] max_table_megabytes, not a
+    table, needed columns missing).
     """
     tables: list[OpenTable] = []
     try:
+        max_bytes = config.import_.max_table_bytes
         for path in paths:
-            total = importer.count_lines(path, fmt=fmt, sheet=sheet) if count_lines else 0
+            total = (
+                importer.count_lines(path, fmt=fmt, sheet=sheet, max_bytes=max_bytes)
+                if count_lines
+                else 0
+            )
             items = importer.iter_table(
                 path,
                 fmt=fmt,
                 sheet=sheet,
+                max_bytes=max_bytes,
                 term_years=config.agreements.term_years,
                 default_programme=config.agreements.default_programme,
                 find_duplicates=False,  # `import_tables` does, in the database
@@ -117,8 +124,10 @@ def import_tables(
     report = IngestReport(files=[str(table.path) for table in tables], dry_run=dry_run)
     try:
         if database is None:
-            rows = _count_without_database(tables, report, progress)
+            rows, too_long = _count_without_database(tables, report, progress)
             _refuse_bad_rows(report, skip_invalid)
+            if too_long:
+                raise InputError(too_long)
             report.rows_read = rows + len(report.problems)
             report.new = rows
             return report
@@ -170,12 +179,15 @@ def _add_batch(
 
 def _count_without_database(
     tables: Sequence[OpenTable], report: IngestReport, progress: ProgressCallback | None
-) -> int:
-    """Return the number of good rows of `tables`, adding the duplicates to the problems.
+) -> tuple[int, list[str]]:
+    """Return the number of good rows of `tables` and the problems of those a store would
+    refuse as too long, adding the duplicates to the report's problems.
 
-    For a dry run with no database yet: the identities met are kept in memory.
+    For a dry run with no database yet: the identities met are kept in memory, and the
+    rows too long are told as `store.ImportInBatches.finish` would tell them.
     """
     first_line_of: dict[tuple[str, str, str, date], int] = {}
+    refused: list[str] = []
     rows = 0
     for row in _rows(tables, report, progress):
         place = (row.source_file, row.partner_key, row.programme_key, row.concluded)
@@ -183,8 +195,9 @@ def _count_without_database(
         if first_line != row.source_line:
             report.problems.append(str(importer.duplicate_row(row, first_line)))
         else:
+            refused += store.overlong_fields(row)
             rows += 1
-    return rows
+    return rows, refused
 
 
 def _rows(

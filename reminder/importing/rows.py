@@ -23,11 +23,12 @@ from reminder.domain.dates import (
     partial_from_cell,
     resolve_effective_until,
 )
+from reminder.domain.excerpt import excerpt, listing
 from reminder.domain.records import AgreementInput, CountryMatch, Precision, UntilSource
 from reminder.errors import InputError
 from reminder.importing.cells import cell_text, clean, normalize_key, one_line, split_partner
 from reminder.importing.columns import NEEDED, Header, read_header
-from reminder.importing.tables import FORMATS, Row, open_table
+from reminder.importing.tables import DEFAULT_MAX_BYTES, FORMATS, Row, open_table
 
 __all__ = [
     "FORMATS",
@@ -90,6 +91,7 @@ def read_table(
     sheet: str | None = None,
     term_years: int,
     default_programme: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> ImportResult:
     """Read and validate a whole table; see `iter_table` for the rules.
 
@@ -97,7 +99,12 @@ def read_table(
     """
     result = ImportResult()
     items = iter_table(
-        path, fmt=fmt, sheet=sheet, term_years=term_years, default_programme=default_programme
+        path,
+        fmt=fmt,
+        sheet=sheet,
+        term_years=term_years,
+        default_programme=default_programme,
+        max_bytes=max_bytes,
     )
     for item in items:
         if isinstance(item, AgreementInput):
@@ -117,22 +124,24 @@ def iter_table(
     term_years: int,
     default_programme: str,
     find_duplicates: bool = True,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Iterator[AgreementInput | RowProblem | TableWarning]:
     """Stream a table's rows, validated, in file order.
 
-    `fmt` is auto, tsv, csv or xlsx; `sheet` picks a workbook sheet (default the first).
-    Blank lines, a footer ("Updated on ...") and a last line with a single filled cell are
-    skipped. Every warning is yielded as a TableWarning just before its row; the row also
+    `fmt` is auto, tsv, csv or xlsx; `sheet` picks a workbook sheet (default the first);
+    a file larger than `max_bytes` (a workbook unpacking to more) is refused. Blank lines,
+    a footer ("Updated on ...") and a last line with a single filled cell are skipped.
+    Every warning is yielded as a TableWarning just before its row; the row also
     carries its warning texts. Items carry their line, so with `count_lines` a caller can
     show progress. A row with the identity (partner, programme, conclusion date) of an
     earlier row is a RowProblem (`duplicate_row`), found with every identity held in
     memory; `find_duplicates=False` leaves that to the caller (the import does it in
     the database, see `importing.pipeline`).
 
-    Returns the iterator. Raises InputError at once when the file cannot be opened, is not a
-    table or lacks a needed column.
+    Returns the iterator. Raises InputError at once when the file cannot be opened, is too
+    large, is not a table or lacks a needed column.
     """
-    table = open_table(path, fmt=fmt, sheet=sheet)
+    table = open_table(path, fmt=fmt, sheet=sheet, max_bytes=max_bytes)
     try:
         header = read_header(str(path), table.rows)
     except InputError:
@@ -149,12 +158,18 @@ def iter_table(
     )
 
 
-def count_lines(path: Path, *, fmt: str = "auto", sheet: str | None = None) -> int:
+def count_lines(
+    path: Path,
+    *,
+    fmt: str = "auto",
+    sheet: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> int:
     """Return the number of lines (workbook: rows) of the table, for a progress bar.
 
     Raises InputError like `iter_table`.
     """
-    table = open_table(path, fmt=fmt, sheet=sheet)
+    table = open_table(path, fmt=fmt, sheet=sheet, max_bytes=max_bytes)
     table.rows.close()
     return table.line_count
 
@@ -191,7 +206,7 @@ def _validated_rows(
     `first_line_of` (the line of each identity met) finds duplicates; None: no check.
     """
     if header.unknown:
-        ignored = ", ".join(repr(name) for name in header.unknown)
+        ignored = listing(header.unknown)
         yield TableWarning(file, header.line, f"ignored unknown column(s): {ignored}")
     single_cell_line: TableWarning | None = None
     for line, cells in rows:
@@ -206,7 +221,7 @@ def _validated_rows(
             yield single_cell_line  # it was not the footer after all
             single_cell_line = None
         if len(filled) == 1:
-            text = f"skipped a line with a single filled cell ({clean(filled[0])!r})"
+            text = f"skipped a line with a single filled cell ({excerpt(clean(filled[0]))})"
             single_cell_line = TableWarning(file, line, text)
             continue
         if not pads_short_rows and len(cells) <= max(header.columns[name] for name in NEEDED):
@@ -267,17 +282,19 @@ def _build_row(
     reasons.extend(date_reasons)
     coordinator_email = cell_text(cell("coordinator_email")).strip() or None
     if coordinator_email is not None and not _is_email_address(coordinator_email):
-        reasons.append(f"coordinator email {coordinator_email!r} is not one valid address")
+        reasons.append(f"coordinator email {excerpt(coordinator_email)} is not one valid address")
     if reasons or concluded is None or resolved is None:
         return RowProblem(file, line, "; ".join(reasons))
 
     country, found = _country_of(cell_text(cell("country")))
     if found.match is CountryMatch.APPROXIMATE:
-        warnings.append(f"country {country!r} matched approximately to {found.code} ({found.name})")
+        warnings.append(
+            f"country {excerpt(country)} matched approximately to {found.code} ({found.name})"
+        )
     elif not country:
         warnings.append("the country is empty")
     elif found.match is CountryMatch.UNKNOWN:
-        warnings.append(f"country {country!r} is not a known country; kept without a code")
+        warnings.append(f"country {excerpt(country)} is not a known country; kept without a code")
     if concluded.precision is not Precision.DAY:
         written = cell_text(cell("concluded")).strip()
         counted_from = format_partial(concluded.earliest(), Precision.DAY)

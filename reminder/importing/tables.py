@@ -19,8 +19,10 @@ from pathlib import Path
 from xml.etree.ElementTree import ParseError
 
 import openpyxl
+from defusedxml import DefusedXmlException
 from openpyxl.utils.exceptions import InvalidFileException
 
+from reminder.config.sections import ImportConfig
 from reminder.errors import InputError
 
 FORMATS = ("auto", "tsv", "csv", "xlsx")
@@ -52,6 +54,8 @@ _LINE_BREAK = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 # Bytes read at a time: the start of a file (for its kind), then the rest in chunks.
 _HEAD_BYTES = 64 * 1024
 _CHUNK_BYTES = 1024 * 1024
+#: The limit a caller that passes none gets: the config's default.
+DEFAULT_MAX_BYTES = ImportConfig().max_table_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,23 +72,31 @@ class RawTable:
     short_rows_are_padded: bool
 
 
-def open_table(path: Path, *, fmt: str = "auto", sheet: str | None = None) -> RawTable:
+def open_table(
+    path: Path,
+    *,
+    fmt: str = "auto",
+    sheet: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> RawTable:
     """Open a table file: `fmt` is auto, tsv, csv or xlsx; `sheet` picks a workbook sheet.
 
     auto goes by the extension (.tsv/.tab, .csv, .xlsx/.xlsm); any other extension is
     sniffed from the first non-blank line (tab, then comma or semicolon), and a zip archive
     is read as a workbook. A text file is read through once, a chunk at a time, to find
     its encoding and count its lines; its rows, like a workbook's, are then read one at
-    a time: the whole text is never held.
+    a time: the whole text is never held. A file larger than `max_bytes`, or a workbook
+    that unpacks to more, is refused before a row is read.
 
     Returns the RawTable. Raises InputError, naming the file, when it is missing,
-    unreadable, empty, not a table, not decodable, or lacks the sheet.
+    unreadable, empty, too large, not a table, not decodable, or lacks the sheet.
     """
     if fmt not in FORMATS:
         raise InputError(f"unknown table format {fmt!r}: use one of {', '.join(FORMATS)}")
-    head = _read_head(path)
+    head = _read_head(path, max_bytes)
     kind = _detect_format(path, head, fmt)
     if kind == "xlsx":
+        _refuse_large_workbook(path, max_bytes)
         rows, row_count = _xlsx_rows(path, sheet)
         return RawTable(rows, row_count, short_rows_are_padded=True)
     if sheet is not None:
@@ -94,14 +106,19 @@ def open_table(path: Path, *, fmt: str = "auto", sheet: str | None = None) -> Ra
     return RawTable(_text_rows(path, encoding, delimiter), line_count, short_rows_are_padded=False)
 
 
-def _read_head(path: Path) -> bytes:
-    """Return the first bytes of the file; raise InputError if it is missing, blank, or
-    not a regular file (/dev/zero, /dev/urandom or a pipe never end: reading one would
-    only stop when memory runs out)."""
+def _read_head(path: Path, max_bytes: int) -> bytes:
+    """Return the first bytes of the file; raise InputError if it is missing, blank,
+    larger than `max_bytes`, or not a regular file (/dev/zero, /dev/urandom or a pipe
+    never end: reading one would only stop when memory runs out)."""
     try:
-        mode = path.stat().st_mode
-        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a directory is said below
+        status = path.stat()
+        if not (stat.S_ISREG(status.st_mode) or stat.S_ISDIR(status.st_mode)):
             raise InputError(f"{path}: not a regular file: give the table's file")
+        if stat.S_ISREG(status.st_mode) and status.st_size > max_bytes:
+            raise InputError(
+                f"{path}: the file is {_megabytes(status.st_size)}, larger than the limit "
+                f"of {_megabytes(max_bytes)} (import.max_table_megabytes)"
+            )
         with path.open("rb") as file:
             head = file.read(_HEAD_BYTES)
             # A file is empty when it holds nothing but whitespace, to its end.
@@ -117,6 +134,43 @@ def _read_head(path: Path) -> bytes:
     if blank:
         raise InputError(f"{path}: the file is empty")
     return head
+
+
+def _refuse_large_workbook(path: Path, max_bytes: int) -> None:
+    """Raise InputError when the workbook's parts unpack to more than `max_bytes`.
+
+    The sizes are the ones the archive declares, and the zip module reads no part past
+    its declared size, so this bounds what reading the workbook can unpack. An archive
+    that cannot be read is left for openpyxl to refuse.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(part.file_size for part in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    if unpacked > max_bytes:
+        raise InputError(
+            f"{path}: the workbook unpacks to {_megabytes(unpacked)}, larger than the limit "
+            f"of {_megabytes(max_bytes)} (import.max_table_megabytes)"
+        )
+
+
+def _reason(error: BaseException) -> str:
+    """Return why a workbook could not be read, on one line.
+
+    openpyxl wraps the XML parser's error in a paragraph of its own; the parser's
+    (innermost) error says what is wrong.
+    """
+    while (inner := error.__cause__ or error.__context__) is not None:
+        error = inner
+    if isinstance(error, DefusedXmlException):
+        return "it declares XML entities, which a workbook never needs (refused: an entity bomb?)"
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _megabytes(size: int) -> str:
+    """Return a size in bytes as "512.3 MB"."""
+    return f"{size / 1_000_000:,.1f} MB"
 
 
 def _detect_format(path: Path, data: bytes, fmt: str) -> str:
@@ -286,9 +340,16 @@ def _xlsx_rows(path: Path, sheet: str | None) -> tuple[Rows, int]:
     file = path.open("rb")
     try:
         workbook = openpyxl.load_workbook(file, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as error:
+    except (
+        zipfile.BadZipFile,
+        InvalidFileException,
+        ParseError,
+        KeyError,
+        OSError,
+        ValueError,
+    ) as error:
         file.close()
-        raise InputError(f"{path}: not a readable .xlsx workbook: {error}") from None
+        raise InputError(f"{path}: not a readable .xlsx workbook: {_reason(error)}") from None
 
     def close() -> None:
         workbook.close()
@@ -315,7 +376,7 @@ def _xlsx_rows(path: Path, sheet: str | None) -> tuple[Rows, int]:
             yield from enumerate(worksheet.iter_rows(min_row=1, values_only=True), start=1)
         except (zipfile.BadZipFile, ParseError, KeyError, OSError, ValueError) as error:
             # The sheet is read lazily: damage past its start shows only now.
-            raise InputError(f"{path}: sheet {sheet!r} cannot be read: {error}") from None
+            raise InputError(f"{path}: sheet {sheet!r} cannot be read: {_reason(error)}") from None
         finally:
             close()
 

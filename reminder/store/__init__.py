@@ -31,7 +31,12 @@ from reminder.store.agreements import (
     iter_agreements,
     resupersede,
 )
-from reminder.store.import_writes import ImportInBatches, ImportOutcome, apply_import
+from reminder.store.import_writes import (
+    ImportInBatches,
+    ImportOutcome,
+    apply_import,
+    overlong_fields,
+)
 from reminder.store.job_runs import (
     FailingMessage,
     InstanceView,
@@ -138,6 +143,7 @@ __all__ = [
     "message_counts",
     "oldest_failing_message",
     "outbox_entries",
+    "overlong_fields",
     "prune_instances",
     "prune_job_runs",
     "ready_message_ids",

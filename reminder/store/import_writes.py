@@ -269,6 +269,10 @@ def _load_stored(session: Session, partner_keys: Sequence[str]) -> dict[Identity
     }
 
 
+#: The keys the store makes of a name, and the name each is made from.
+_KEY_SOURCES = {"partner_key": "partner", "programme_key": "programme"}
+
+
 def _row_problems(rows: Sequence[AgreementInput], earlier: Sequence[Place | None]) -> list[str]:
     """Return "FILE:LINE: reason" for every duplicate or over-long row, in row order.
 
@@ -287,13 +291,25 @@ def _row_problems(rows: Sequence[AgreementInput], earlier: Sequence[Place | None
                 f"{row.source_file}:{row.source_line}: same partner, programme and "
                 f"conclusion date as {place.source_file}:{place.source_line}"
             )
-        if fits:
-            continue
-        for field, limit in AGREEMENT_STRING_LENGTHS.items():
-            value = getattr(row, field)
-            if value is not None and len(value) > limit:
-                problems.append(
-                    f"{row.source_file}:{row.source_line}: {field} is {len(value)} "
-                    f"characters long, at most {limit} fit"
-                )
+        if not fits:
+            problems += overlong_fields(row)
     return problems
+
+
+def overlong_fields(row: AgreementInput) -> list[str]:
+    """Return "FILE:LINE: reason" for each value of `row` longer than its column holds.
+
+    A key too long because the name it is made from is too long is not named again: the
+    reader knows the name, not the key the store makes of it.
+    """
+    too_long = {
+        field: len(value)
+        for field, limit in AGREEMENT_STRING_LENGTHS.items()
+        if (value := getattr(row, field)) is not None and len(value) > limit
+    }
+    return [
+        f"{row.source_file}:{row.source_line}: {field} is {length:,} characters long, "
+        f"at most {AGREEMENT_STRING_LENGTHS[field]} fit"
+        for field, length in too_long.items()
+        if _KEY_SOURCES.get(field) not in too_long
+    ]

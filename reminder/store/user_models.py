@@ -1,7 +1,8 @@
 """SQLAlchemy models of the web page's users and login attempts; no queries here.
 
-They live beside models.py (same Base, same conventions) and are imported by the
-package's __init__, so Base.metadata always holds them. Nothing about a session is
+They live beside models.py (same Base, same conventions: the migration gives MySQL
+and MariaDB their engine and character set) and are imported by the package's
+__init__, so Base.metadata always holds them. Nothing about a session is
 kept here: sessions are signed cookies; `session_generation` lets the server end every
 session of a user at once (new password, disabled) without keeping any of them.
 """
@@ -15,8 +16,6 @@ from sqlalchemy import Boolean, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reminder.store.models import Base, UTCDateTime
-
-_MYSQL_TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 
 class Role(enum.StrEnum):
@@ -32,7 +31,6 @@ class WebUser(Base):
     """A person who logs in to the web page."""
 
     __tablename__ = "web_users"
-    __table_args__ = (_MYSQL_TABLE_OPTIONS,)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -58,7 +56,6 @@ class LoginAttempt(Base):
     __table_args__ = (
         Index("ix_web_login_attempts_email_at", "email", "at"),
         Index("ix_web_login_attempts_address_at", "address", "at"),
-        _MYSQL_TABLE_OPTIONS,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -3,6 +3,8 @@ and nothing recorded that a later command would choke on."""
 
 from __future__ import annotations
 
+import resource
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,70 @@ def test_a_device_as_the_table_is_refused_at_once(run_cli: RunCli, device: str) 
 
     assert result.returncode == 2
     assert result.stderr == f"reminder: {device}: not a regular file: give the table's file\n"
+
+
+def test_a_workbook_unpacking_to_two_gigabytes_is_refused_before_it_is_read(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    # 2 GB of blank space between a sheet's rows packs into a few MB; reading it used to
+    # take 3 GB of memory and end in MemoryError. The default limit refuses it unread.
+    bomb = tmp_path / "agreements.xlsx"
+    with (
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
+        archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet,
+    ):
+        sheet.write(b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml')
+        sheet.write(b'/2006/main"><sheetData>')
+        blank = b" " * (1 << 24)
+        for _ in range(128):
+            sheet.write(blank)
+        sheet.write(b"</sheetData></worksheet>")
+    assert bomb.stat().st_size < 20_000_000
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+    result = run_cli("--config", EXAMPLE_CONFIG, "import", bomb, timeout=30)
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"reminder: {bomb}: the workbook unpacks to 2,147.5 MB, larger than the limit of "
+        "500.0 MB (import.max_table_megabytes)\n"
+    )
+    # Peak memory of the children so far (kB): the refusal read nothing of the sheet.
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < max(before, 300_000)
+
+
+def test_the_table_size_limit_is_read_from_the_config(run_cli: RunCli, tmp_path: Path) -> None:
+    config = tmp_path / "reminder.toml"
+    example = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+    assert "\nmax_table_megabytes = 500\n" in example
+    config.write_text(example.replace("max_table_megabytes = 500", "max_table_megabytes = 1"))
+    table = tmp_path / "agreements.tsv"
+    rows = "".join(f"University {n}\tLatvia\t01.01.2020\t01.01.2025\n" for n in range(30_000))
+    table.write_text("University\tCountry\tConclusion date\tEffective until\n" + rows)
+
+    refused = run_cli("--config", config, "import", table)
+    accepted = run_cli("--config", EXAMPLE_CONFIG, "import", table)
+
+    assert refused.returncode == 2
+    assert refused.stderr.endswith("larger than the limit of 1.0 MB (import.max_table_megabytes)\n")
+    assert refused.stderr.count("\n") == 1
+    assert accepted.returncode == 0, accepted.stderr
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["import", "dry-run"])
+def test_a_partner_name_of_100_kb_is_one_line(
+    run_cli: RunCli, tmp_path: Path, dry_run: bool
+) -> None:
+    table = tmp_path / "agreements.tsv"
+    table.write_text(
+        "University\tCountry\tConclusion date\tEffective until\n"
+        f"{'Riga ' * 20_000}\tLatvia\t01.01.2020\t01.01.2025\n"
+    )
+
+    result = run_cli("--config", EXAMPLE_CONFIG, "import", *["--dry-run"] * dry_run, table)
+
+    assert result.returncode == 2
+    # The name is too long for the store; the key made of it is not a second problem.
+    assert result.stderr == (
+        f"reminder: {table}:2: partner is 99,999 characters long, at most 300 fit\n"
+    )

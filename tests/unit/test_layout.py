@@ -49,6 +49,7 @@ LIBRARY_OWNERS: dict[str, set[str]] = {
     "icalendar": {"mail"},
     "jinja2": {"mail", "web"},
     "openpyxl": {"importing", "web"},
+    "defusedxml": {"importing"},
     "apscheduler": {"service", "config"},
     "pycountry": {"domain", "config"},
     "tzlocal": {"config"},
