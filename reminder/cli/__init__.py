@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mail_parsers(commands)
     _add_workflow_parsers(commands)
     _add_service_parsers(commands)
+    _add_web_parsers(commands)
     return parser
 
 
@@ -297,3 +298,25 @@ def _add_service_parsers(commands: Commands) -> None:
         "health", help="exit 0 if the reminder run is on time and no mail fails for long, else 1"
     )
     p.set_defaults(handler="service.cmd_health")
+
+
+def _add_web_parsers(commands: Commands) -> None:
+    """Add web (in reminder.cli.service) and user (in reminder.cli.users)."""
+    p = commands.add_parser("web", help="serve the web page alone (no scheduled runs)")
+    p.set_defaults(handler="service.cmd_web")
+    p = commands.add_parser("user", help="the web page's users: add, list, disable, passwd")
+    user_commands = p.add_subparsers(title="user commands", metavar="ACTION", required=True)
+    p = user_commands.add_parser("add", help="add a user; prints a one-time set-password link")
+    p.add_argument("email", metavar="EMAIL")
+    p.add_argument("--role", required=True, choices=["admin", "coordinator", "viewer"])
+    p.add_argument("--name", help="the name pages and the history show (default: the e-mail)")
+    p.set_defaults(handler="users.cmd_user_add")
+    p = user_commands.add_parser("list", help="every user, role and state")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(handler="users.cmd_user_list")
+    p = user_commands.add_parser("disable", help="no more logins; ends the user's sessions")
+    p.add_argument("email", metavar="EMAIL")
+    p.set_defaults(handler="users.cmd_user_disable")
+    p = user_commands.add_parser("passwd", help="print a new one-time set-password link")
+    p.add_argument("email", metavar="EMAIL")
+    p.set_defaults(handler="users.cmd_user_passwd")

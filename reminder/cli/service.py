@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from reminder.runs.context import Context
     from reminder.service.schedule import Schedule
     from reminder.store import FailingMessage, InstanceView, JobRunView
+    from reminder.store.database import Database
+    from reminder.web.state import Services
 
 #: An instance whose heartbeat is older than this is not running any more: three
 #: heartbeats (service.HEARTBEAT_EVERY, 15 s) missed, so a beat that comes a loop
@@ -32,6 +34,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from reminder.service.daemon import Service
     from reminder.service.lock import Role, instance_lock
+    from reminder.web.server import WebServer
 
     if not args.debug:
         # A service's log is its only output: what each run decided and sent is INFO.
@@ -44,29 +47,64 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return build_context(load(args), database)
 
         async def serve() -> int:
-            role = Role(instance_lock(database, config.database.url), database, now=_now())
-            return await Service(context, role, reload=reload).run()
+            # The web page listens before READY=1 goes out (Service.run sends it), and
+            # standby instances serve it too: it does not depend on the role.
+            services = web_services(config, database, context)
+            web = WebServer(config, database, services) if config.web.enabled else None
+            if web is not None:
+                await web.start()
+            try:
+                role = Role(instance_lock(database, config.database.url), database, now=_now())
+                return await Service(context, role, reload=reload).run()
+            finally:
+                if web is not None:
+                    await web.stop()
 
         return asyncio.run(serve())
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """`reminder web`: serve the web page alone, until SIGTERM."""
+    import asyncio
+    import logging
+
+    from reminder.service.web import serve_web_alone
+
+    if not args.debug:
+        logging.getLogger("reminder").setLevel(logging.INFO)
+    config = load(args)
+    with open_db(config) as database:
+        services = web_services(config, database, build_context(config, database))
+        return asyncio.run(serve_web_alone(config, database, services))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """`reminder status`: running instances, last and next runs, pending, failed and
     partly failed mail."""
+    config = load(args)
+    with open_db(config) as database:
+        report = status_report(config, database, _now())
+    if args.json:
+        print_json(report)
+        return 0
+    _print_status(report)
+    return 0
+
+
+def status_report(config: Config, database: Database, now: datetime) -> dict[str, Any]:
+    """Return what `reminder status --json` prints (the web page's status page too)."""
     from reminder import store
     from reminder.service.schedule import RETRY_JOB, SCHEDULED_JOBS, build_schedule
     from reminder.store.models import REFUSED_STATES
 
-    config = load(args)
     schedule = build_schedule(config)
-    now = _now()
-    with open_db(config) as database, database.session(read_only=True) as session:
+    with database.session(read_only=True) as session:
         instances = store.live_instances(session, since=now - INSTANCE_STALE)
         runs = {job: store.last_job_run(session, job) for job in (*SCHEDULED_JOBS, RETRY_JOB)}
         counts = store.message_counts(session)
         failed = store.outbox_entries(session, states=list(REFUSED_STATES))
     active = next((i for i in instances if i.role == "active"), None)
-    report: dict[str, Any] = {
+    return {
         "instances": [_instance_json(i) for i in instances],
         "jobs": [
             {
@@ -95,11 +133,6 @@ def cmd_status(args: argparse.Namespace) -> int:
             ],
         },
     }
-    if args.json:
-        print_json(report)
-        return 0
-    _print_status(report)
-    return 0
 
 
 def _print_status(report: dict[str, Any]) -> None:
@@ -188,14 +221,21 @@ def _iso(moment: datetime | None) -> str | None:
 
 def cmd_health(args: argparse.Namespace) -> int:
     """`reminder health`: exit 0 when runs are on time and no mail fails for long, else 1."""
+    config = load(args)
+    with open_db(config) as database:
+        healthy, line = health_line(config, database, _now())
+    print(line)
+    return 0 if healthy else 1
+
+
+def health_line(config: Config, database: Database, now: datetime) -> tuple[bool, str]:
+    """Return whether the installation is healthy and the line `reminder health` prints."""
     from reminder import store
     from reminder.service.schedule import build_schedule, previous_fire_time
 
-    config = load(args)
     schedule = build_schedule(config)
-    now = _now()
     today = now.astimezone(config.zone).date()
-    with open_db(config) as database, database.session(read_only=True) as session:
+    with database.session(read_only=True) as session:
         last_run = store.last_finished_run(session, "reminders")
         last_day = store.latest_run_day(session, "reminders", not_after=today)
         failing = store.oldest_failing_message(session)
@@ -203,15 +243,26 @@ def cmd_health(args: argparse.Namespace) -> int:
     due = previous_fire_time(schedule.reminders, now - grace)
     problem = health_problem(due, last_run, last_day, failing, config.health, now, config.zone)
     if problem is not None:
-        print(f"UNHEALTHY: {problem}")
-        return 1
+        return False, f"UNHEALTHY: {problem}"
     last = (
         "no reminder run due yet"
         if last_run is None
         else f"last reminder run {_iso(last_run.started_at)} for {last_run.as_of}"
     )
-    print(f"OK: {last} ({last_run.outcome if last_run else 'none'}); no message failing for long")
-    return 0
+    outcome = last_run.outcome if last_run else "none"
+    return True, f"OK: {last} ({outcome}); no message failing for long"
+
+
+def web_services(config: Config, database: Database, context: Context) -> Services:
+    """Return what the web page's mail and status pages call: the same functions as
+    `preview`, `outbox retry`, `status` and `health`."""
+    from reminder.web.state import Services
+
+    return Services(
+        context=lambda: context,
+        status=lambda: status_report(config, database, _now()),
+        health=lambda: health_line(config, database, _now()),
+    )
 
 
 def health_problem(

@@ -28,18 +28,18 @@ def resolve_secret(
         return ref.inline
     if ref.env is not None:
         if ref.env not in env:
-            raise ConfigError(f"{what}.password_env: environment variable {ref.env} is not set")
+            raise ConfigError(f"{what}.{ref.KEY}_env: environment variable {ref.env} is not set")
         return env[ref.env]
     if ref.credential is not None:
         directory = env.get("CREDENTIALS_DIRECTORY")
         if not directory:
             raise ConfigError(
-                f"{what}.password_credential: $CREDENTIALS_DIRECTORY is not set "
+                f"{what}.{ref.KEY}_credential: $CREDENTIALS_DIRECTORY is not set "
                 "(is LoadCredential= in the service unit?)"
             )
-        return _read_secret_file(Path(directory) / ref.credential, f"{what}.password_credential")
+        return _read_secret_file(Path(directory) / ref.credential, f"{what}.{ref.KEY}_credential")
     if ref.file is not None:
-        return _read_secret_file(ref.file, f"{what}.password_file")
+        return _read_secret_file(ref.file, f"{what}.{ref.KEY}_file")
     return None
 
 

@@ -22,13 +22,13 @@ def effective_document(config: Config) -> dict[str, Any]:
     def secret(ref: SecretRef) -> dict[str, Any]:
         shown: dict[str, Any] = {}
         if ref.inline is not None:
-            shown["password"] = REDACTED
+            shown[ref.KEY] = REDACTED
         if ref.file is not None:
-            shown["password_file"] = str(ref.file)
+            shown[f"{ref.KEY}_file"] = str(ref.file)
         if ref.credential is not None:
-            shown["password_credential"] = ref.credential
+            shown[f"{ref.KEY}_credential"] = ref.credential
         if ref.env is not None:
-            shown["password_env"] = ref.env
+            shown[f"{ref.KEY}_env"] = ref.env
         return shown
 
     def optional(**values: Any) -> dict[str, Any]:
@@ -83,6 +83,17 @@ def effective_document(config: Config) -> dict[str, Any]:
         "health": {
             "max_failing_hours": config.health.max_failing_hours,
             "grace_hours": config.health.grace_hours,
+        },
+        "web": {
+            "enabled": config.web.enabled,
+            "listen": config.web.listen,
+            "base_url": config.web.base_url,
+            "trusted_proxies": list(config.web.trusted_proxies),
+            "auth": config.web.auth,
+            "user_header": config.web.user_header,
+            "session_idle_minutes": config.web.session_idle_minutes,
+            "max_upload_megabytes": config.web.max_upload_megabytes,
+            **secret(config.web.secret_key),
         },
         "coordinators": [
             optional(

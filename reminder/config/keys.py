@@ -51,8 +51,9 @@ def keys_of(model: type[BaseModel]) -> Iterator[Key]:
     Config) yields its own name.
     """
     for attribute, field in model.model_fields.items():
-        if field.annotation is SecretRef:
-            for inner, inner_field in SecretRef.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, SecretRef):
+            for inner, inner_field in annotation.model_fields.items():
                 yield Key(file_name(inner, inner_field), inner_field)
         else:
             yield Key(file_name(attribute, field), field)
@@ -82,7 +83,7 @@ def all_keys() -> dict[str, list[str]]:
         for key in keys_of(model):
             tables[prefix].append(key.name)
             inner = table_model(key.field.annotation)
-            if inner is not None and inner is not SecretRef:
+            if inner is not None and not issubclass(inner, SecretRef):
                 visit(f"{prefix}.{key.name}" if prefix else key.name, inner)
 
     visit("", Config)

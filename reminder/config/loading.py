@@ -118,6 +118,13 @@ def _inline_secret_problems(path: Path, document: Mapping[str, Any]) -> list[str
         if isinstance(table, dict) and "password" in table
     ]
     url = tables["database"].get("url") if isinstance(tables["database"], dict) else None
+    web = document.get("web")
+    if isinstance(web, dict) and "secret_key" in web:
+        problems.append(
+            "at 'web.secret_key': a secret key in a file other users can read; use "
+            "secret_key_file, secret_key_credential or secret_key_env, or make the file "
+            "unreadable to others (chmod o-r)"
+        )
     if isinstance(url, str) and url_has_password(url):
         problems.append(
             "at 'database.url': the URL holds a password and the file is readable "

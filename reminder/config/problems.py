@@ -39,7 +39,8 @@ def problem_lines(error: ValidationError) -> Iterator[str]:
 def _file_location(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     """Return `loc` as the file has it: a SecretRef's keys sit flat in their table."""
     for index in range(len(loc)):
-        if table_at(loc[: index + 1]) is SecretRef:
+        model = table_at(loc[: index + 1])
+        if model is not None and issubclass(model, SecretRef):
             return loc[:index] + loc[index + 1 :]
     return loc
 

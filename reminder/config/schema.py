@@ -38,6 +38,7 @@ from reminder.config.sections import (
     MailConfig,
     RemindersConfig,
     SmtpConfig,
+    WebConfig,
 )
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "ScheduleConfig",
     "SecretRef",
     "SmtpConfig",
+    "WebConfig",
 ]
 
 
@@ -150,6 +152,7 @@ class Config(Table):
     schedule: ScheduleConfig
     ha: HaConfig
     health: HealthConfig
+    web: WebConfig
 
     _source: Path | None = PrivateAttr(None)
     _state_dir: Path = PrivateAttr()

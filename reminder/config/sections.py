@@ -9,9 +9,10 @@ port on the security) is filled by the table's before-validator.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ValidationInfo, model_validator
+from pydantic import AfterValidator, BeforeValidator, ValidationInfo, model_validator
 
 from reminder.config.environment import surroundings
 from reminder.config.fields import (
@@ -21,6 +22,7 @@ from reminder.config.fields import (
     Addresses,
     AliasCode,
     BareAddress,
+    Check,
     ConfigPath,
     Countries,
     Language,
@@ -31,8 +33,9 @@ from reminder.config.fields import (
     between,
     one_of,
     setting,
+    tuple_from_list,
 )
-from reminder.config.secrets import SecretRef, gather_password
+from reminder.config.secrets import SecretKeyRef, SecretRef, gather_password
 
 
 def _alias_keys(aliases: dict[str, str]) -> dict[str, str]:
@@ -301,3 +304,96 @@ class HealthConfig(Table):
     grace_hours: Annotated[int, AfterValidator(NOT_NEGATIVE)] = setting(
         2, "... or when the last reminder run is older than its interval plus this grace."
     )
+
+
+def _listen_reason(value: str) -> str | None:
+    host, colon, port = value.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return f"{value!r} is not HOST:PORT (like 127.0.0.1:8080)"
+    return None
+
+
+def _base_url_reason(value: str) -> str | None:
+    if not value.startswith(("http://", "https://")) or " " in value:
+        return f"{value!r} is not an http:// or https:// URL"
+    return None
+
+
+def _network_reason(value: str) -> str | None:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return f"{value!r} is not an IP address or network (like 10.0.0.1 or 10.0.0.0/24)"
+    return None
+
+
+Listen = Annotated[str, AfterValidator(Check("HOST:PORT", _listen_reason))]
+BaseUrl = Annotated[
+    str,
+    AfterValidator(Check("an http:// or https:// URL", _base_url_reason)),
+    AfterValidator(lambda url: url.rstrip("/")),
+]
+Networks = Annotated[
+    tuple[Annotated[str, AfterValidator(Check("IP addresses or networks", _network_reason))], ...],
+    BeforeValidator(tuple_from_list),
+]
+
+
+class WebConfig(Table):
+    """The office's web page: served by `reminder web`, and by `reminder serve` when enabled."""
+
+    enabled: bool = setting(False, "`reminder serve` serves the web page too, in the same process.")
+    listen: Listen = setting("127.0.0.1:8080", "Address and port the web page listens on.")
+    base_url: BaseUrl = setting(
+        None,
+        "The page's public URL (behind a reverse proxy), used in the links reminder writes: "
+        "set-password links, calendar feeds. An https:// URL makes the session cookie Secure.",
+        example="https://reminder.example.edu",
+        default_text="http:// and the listen address",
+    )
+    trusted_proxies: Networks = setting(
+        (),
+        "Addresses of reverse proxies whose X-Forwarded-For and user header are believed. "
+        "Empty: none is.",
+        example=["127.0.0.1"],
+    )
+    auth: Annotated[str, AfterValidator(one_of("password", "proxy"))] = setting(
+        "password",
+        '"password": users log in with the password they set; "proxy": the reverse proxy '
+        "logs them in and names them in user_header (believed only from trusted_proxies).",
+    )
+    user_header: NonEmpty = setting(
+        "X-Remote-User", 'The header naming the logged-in user\'s e-mail when auth = "proxy".'
+    )
+    session_idle_minutes: Annotated[int, AfterValidator(between(1, 10080))] = setting(
+        60, "A session unused for this many minutes ends; the user logs in again."
+    )
+    max_upload_megabytes: Annotated[int, AfterValidator(between(1, 1024))] = setting(
+        20, "The largest table the import page accepts."
+    )
+    secret_key: SecretKeyRef = setting(
+        SecretKeyRef(),
+        "The key that signs session cookies, one way only, as for the database password. "
+        "Unset: one is generated into the state directory (web-secret-key, mode 0600) on "
+        "first start. Several web processes behind one load balancer need the same key.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        data = gather_password(data, "secret_key")
+        if isinstance(data, dict) and "base_url" not in data:
+            listen = data.get("listen", "127.0.0.1:8080")
+            return {**data, "base_url": f"http://{listen}" if isinstance(listen, str) else ""}
+        return data
+
+    @property
+    def secure(self) -> bool:
+        """Return whether the page is reached over https (the cookie is then Secure)."""
+        return self.base_url.startswith("https://")
+
+    @property
+    def host_and_port(self) -> tuple[str, int]:
+        """Return the listen address split into host and port."""
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)

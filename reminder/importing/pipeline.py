@@ -109,6 +109,7 @@ def import_tables(
     skip_invalid: bool,
     dry_run: bool,
     progress: ProgressCallback | None = None,
+    actor: str | None = None,
 ) -> IngestReport:
     """Read `tables` and store their rows in one transaction, a batch at a time.
 
@@ -121,7 +122,7 @@ def import_tables(
     Returns the report with counts filled in. Raises InputError listing every bad row
     when there are bad rows and `skip_invalid` is False; otherwise, listing every row
     the store refuses (same identity as another row, values too long), if any. Nothing
-    is kept then.
+    is kept then. `actor` names who imports in the history (default: the OS user).
     """
     report = IngestReport(files=[str(table.path) for table in tables], dry_run=dry_run)
     try:
@@ -134,7 +135,7 @@ def import_tables(
             report.new = rows
             return report
         with database.session() as session:
-            batches = store.ImportInBatches(session, now=now, actor=_actor())
+            batches = store.ImportInBatches(session, now=now, actor=actor or _actor())
             rows = 0
             batch: list[AgreementInput] = []
             for row in _rows(tables, report, progress):

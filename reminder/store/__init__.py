@@ -9,6 +9,7 @@
 - `renewals`: renew, amend, retire, reinstate, snooze.
 - `agreement_record`: an agreement's whole record for `show`; calendar events a change replaced.
 - `job_runs`: job runs, service instances and the server lock, for `serve`, `status`, `health`.
+- `users`: the web page's users and login attempts (`user_models` holds their tables).
 
 Time is passed in (`now`), never read from the clock. This package (with `models`,
 `database` and the migrations) is the only place that imports SQLAlchemy and Alembic.
@@ -80,6 +81,9 @@ from reminder.store.renewals import (
     retire_agreement,
     snooze_agreement,
 )
+
+# Imported for its tables: Base.metadata holds every table whatever a caller imports.
+from reminder.store.user_models import LoginAttempt, WebUser
 from reminder.store.views import (
     EventView,
     RecordedWindows,
@@ -105,6 +109,7 @@ __all__ = [
     "InstanceView",
     "JobRunView",
     "LedgerKey",
+    "LoginAttempt",
     "OutboxEntry",
     "PlannedMessage",
     "RecordedWindows",
@@ -114,6 +119,7 @@ __all__ = [
     "SentReminder",
     "ServerLock",
     "SupersessionChanges",
+    "WebUser",
     "agreement_history",
     "agreement_record",
     "amend_agreement",

@@ -89,6 +89,13 @@ def test_the_wheel_carries_templates_and_migrations(wheel: Path) -> None:
     assert migrations
     assert migrations <= names
     assert "reminder/store/migrations/script.py.mako" in names
+    web_files = {
+        path.relative_to(REPOSITORY).as_posix()
+        for folder in ("templates", "static")
+        for path in (REPOSITORY / "reminder" / "web" / folder).iterdir()
+    }
+    assert {"reminder/web/templates/base.html", "reminder/web/static/style.css"} <= web_files
+    assert web_files <= names
     assert not any("__pycache__" in name for name in names)
 
 

@@ -40,7 +40,8 @@ def test_every_command_is_reached() -> None:
     )
     assert {"check-config", "config check", "config example", "config reference"} <= names
     assert "db copy" in names
-    assert len(names) == 25
+    assert {"web", "user add", "user list", "user disable", "user passwd"} <= names
+    assert len(names) == 31
 
 
 @pytest.mark.parametrize(
@@ -48,8 +49,8 @@ def test_every_command_is_reached() -> None:
 )
 def test_each_command_names_a_handler_that_exists(parser: argparse.ArgumentParser) -> None:
     name = parser.get_default("handler")
-    if name is None:  # `db` and `config` alone are refused by argparse: they need an action
-        assert parser.prog.endswith((" db", " config"))
+    if name is None:  # `db`, `config`, `user` alone are refused by argparse: they need an action
+        assert parser.prog.endswith((" db", " config", " user"))
         return
     handler = command_handler(name)
     assert callable(handler)

@@ -34,10 +34,11 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {"service", "runs", "web", "importing", "mail", "store", "domain", "config", "errors"},
 }
 
-#: The subpackages a third-party library may be imported from. Two libraries have a
+#: The subpackages a third-party library may be imported from. Three libraries have a
 #: second home, each for one reason: a cron line is checked at load by building the
-#: APScheduler trigger the scheduler will use (config/cron.py), and a coordinator's
-#: country codes are checked at load against the same ISO table the importer uses.
+#: APScheduler trigger the scheduler will use (config/cron.py), a coordinator's
+#: country codes are checked at load against the same ISO table the importer uses, and
+#: the web page writes the XLSX export of its list with the library the importer reads.
 LIBRARY_OWNERS: dict[str, set[str]] = {
     "sqlalchemy": {"store"},
     "alembic": {"store"},
@@ -47,7 +48,7 @@ LIBRARY_OWNERS: dict[str, set[str]] = {
     "css_inline": {"mail"},
     "icalendar": {"mail"},
     "jinja2": {"mail", "web"},
-    "openpyxl": {"importing"},
+    "openpyxl": {"importing", "web"},
     "defusedxml": {"importing"},
     "apscheduler": {"service", "config"},
     "pycountry": {"domain", "config"},
@@ -56,6 +57,7 @@ LIBRARY_OWNERS: dict[str, set[str]] = {
     "babel": {"domain", "mail", "web"},
     "starlette": {"web"},
     "uvicorn": {"web", "service"},
+    "argon2": {"web"},
 }
 
 #: Modules longer than this should become a subpackage of smaller ones.

@@ -1,0 +1,85 @@
+"""One page of the agreements list, filtered, and how many match: what the web page
+reads. Only that page's rows leave the database (LIMIT/OFFSET on the index by
+effective-until), and the total is counted by the database."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from reminder.domain.records import AgreementView, Lifecycle
+from reminder.store.agreements import agreement_filters
+from reminder.store.models import Agreement
+from reminder.store.views import _COLUMNS, _view
+
+
+@dataclass(frozen=True)
+class RoutedTo:
+    """The routing rule of one coordinator: their address, countries and programmes
+    ("*" for all), as [[coordinators]] gives them."""
+
+    email: str
+    countries: tuple[str, ...] = ("*",)
+    programmes: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True)
+class PageFilters:
+    """What the list shows: lifecycles and an inclusive end-date range (from the status
+    filter), a country code, a programme, a search in partner names, a coordinator."""
+
+    lifecycles: Collection[Lifecycle] | None = None
+    until_from: date | None = None
+    until_to: date | None = None
+    country_code: str | None = None
+    programme: str | None = None
+    search: str | None = None
+    routed_to: RoutedTo | None = None
+
+
+def _routed(rule: RoutedTo) -> ColumnElement[bool]:
+    # The agreement's own coordinator wins; else the configured countries and programmes.
+    by_rule: list[ColumnElement[bool]] = [Agreement.coordinator_email.is_(None)]
+    if "*" not in rule.countries:
+        by_rule.append(Agreement.country_code.in_([code.upper() for code in rule.countries]))
+    if "*" not in rule.programmes:
+        by_rule.append(
+            func.lower(Agreement.programme).in_([name.lower() for name in rule.programmes])
+        )
+    return or_(func.lower(Agreement.coordinator_email) == rule.email.lower(), and_(*by_rule))
+
+
+def _conditions(filters: PageFilters) -> list[ColumnElement[bool]]:
+    conditions = agreement_filters(filters.lifecycles, filters.until_from, filters.until_to)
+    if filters.country_code:
+        conditions.append(Agreement.country_code == filters.country_code.upper())
+    if filters.programme:
+        conditions.append(func.lower(Agreement.programme) == filters.programme.lower())
+    if filters.search:
+        conditions.append(
+            func.lower(Agreement.partner).contains(filters.search.lower(), autoescape=True)
+        )
+    if filters.routed_to is not None:
+        conditions.append(_routed(filters.routed_to))
+    return conditions
+
+
+def agreement_page(
+    session: Session, filters: PageFilters, *, offset: int, limit: int
+) -> tuple[list[AgreementView], int]:
+    """Return the agreements of one page, by effective-until then id, and how many match."""
+    conditions = _conditions(filters)
+    rows = session.execute(
+        select(*_COLUMNS)
+        .where(*conditions)
+        .order_by(Agreement.effective_until, Agreement.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    page = [_view(row) for row in rows]
+    total = session.scalar(select(func.count()).select_from(Agreement).where(*conditions)) or 0
+    return page, total

@@ -1,0 +1,75 @@
+"""Serve the web app with uvicorn inside the running event loop.
+
+`reminder serve` runs the scheduler in the same loop, so uvicorn's own `run()` (which
+owns the loop and the signals) is not used: the socket is bound here (a busy port is
+one line naming web.listen), then uvicorn's server is started on it, and stopped when
+the service stops. Signals stay with the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+
+import uvicorn
+
+from reminder.config.schema import Config
+from reminder.errors import ConfigError
+from reminder.store.database import Database
+from reminder.web.app import build_app
+from reminder.web.secret_key import web_secret_key
+from reminder.web.state import Services
+
+log = logging.getLogger(__name__)
+
+
+class WebServer:
+    """The web page on [web] listen; `start` returns once the socket listens."""
+
+    def __init__(self, config: Config, database: Database, services: Services) -> None:
+        self.listen = config.web.listen
+        app = build_app(config, database, services, secret_key=web_secret_key(config))
+        self._config = uvicorn.Config(
+            app,
+            log_config=None,  # the program's logging stays as configured
+            access_log=False,
+            proxy_headers=False,  # X-Forwarded-For is judged by the app (trusted_proxies)
+            server_header=False,
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(self._config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Bind the socket and start serving. Raises ConfigError when it cannot listen."""
+        host, port = self._config_address()
+        try:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.create_server((host, port), family=family, reuse_port=False)
+        except OSError as error:
+            raise ConfigError(
+                f"web.listen: cannot listen on {self.listen}: "
+                f"{os.strerror(error.errno) if error.errno else error}"
+            ) from None
+        self._config.load()
+        self._server.lifespan = self._config.lifespan_class(self._config)
+        await self._server.startup(sockets=[sock])
+        self._task = asyncio.get_running_loop().create_task(
+            self._server.main_loop(), name="reminder web"
+        )
+        log.info("web page listening on %s", self.listen)
+
+    def _config_address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    async def stop(self) -> None:
+        """Stop accepting, let the requests under way finish, close the socket."""
+        if self._task is None:
+            return
+        self._server.should_exit = True
+        await self._task
+        await self._server.shutdown()
+        self._task = None

@@ -1,0 +1,84 @@
+"""What every page handler needs, built once per app: the config, the database, the
+Jinja2 environment, the clock, the trusted proxies and the routing rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.requests import Request
+
+from reminder.config.schema import Config
+from reminder.domain.reminder_digest import Router
+from reminder.runs.context import Context
+from reminder.store.database import Database
+from reminder.web.guards import Networks, parse_networks
+
+TEMPLATES_DIR = Path(__file__).with_name("templates")
+STATIC_DIR = Path(__file__).with_name("static")
+
+
+def build_environment() -> Environment:
+    """Return the pages' Jinja2 environment: autoescaped, strict, with gettext calls
+    (`_()`, `{% trans %}`) answered by identity translations until catalogs exist."""
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+    )
+    environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    environment.filters["urlencode_page"] = _with_page
+    return environment
+
+
+def _with_page(query: Mapping[str, str], page: int) -> str:
+    """Return the query string of `query` on page `page` (a link to another page)."""
+    return urlencode({**query, "page": str(page)})
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the composition root (the CLI) hands the pages, so that they call the same
+    functions as the commands: the runs' Context (`preview`, `outbox retry`), `status
+    --json`'s report and `health`'s verdict (healthy, line)."""
+
+    context: Callable[[], Context]
+    status: Callable[[], dict[str, Any]]
+    health: Callable[[], tuple[bool, str]]
+
+
+@dataclass
+class WebState:
+    """The app's shared, read-only parts; `clock` is replaceable in tests."""
+
+    config: Config
+    database: Database
+    services: Services
+    clock: Callable[[], datetime] = _utc_now
+    environment: Environment = field(default_factory=build_environment)
+    trusted: Networks = field(init=False)
+    router: Router = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.trusted = parse_networks(self.config.web.trusted_proxies)
+        self.router = Router(self.config.coordinators, self.config.reminders.default_recipient)
+
+    def today(self) -> date:
+        """Return today in the configured time zone."""
+        return self.clock().astimezone(self.config.zone).date()
+
+
+def state_of(request: Request) -> WebState:
+    """Return the WebState of the app serving `request`."""
+    state: WebState = request.app.state.web
+    return state

@@ -1,0 +1,180 @@
+"""`reminder user` and `reminder web` as a user runs them; `reminder serve` with [web]
+enabled. The pages are fetched over a real socket."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from e2e.clirun import RunCli
+from e2e.test_serve import NotifySocket
+
+STARTUP_SECONDS = 20
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    port = free_port()
+    path.write_text(
+        f'[web]\nenabled = true\nlisten = "127.0.0.1:{port}"\n'
+        f'base_url = "http://127.0.0.1:{port}"\n[schedule]\nreminders = "0 8 * * *"\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    return path
+
+
+def base_url(config: Path) -> str:
+    found = re.search(r'base_url = "([^"]+)"', config.read_text(encoding="utf-8"))
+    assert found is not None
+    return found.group(1)
+
+
+@pytest.fixture
+def notify() -> Iterator[NotifySocket]:
+    sock = NotifySocket()
+    yield sock
+    sock.close()
+
+
+def start(command: str, config: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "reminder", "--config", str(config), command],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=30)
+
+
+def test_user_commands(run_cli: RunCli, config: Path) -> None:
+    added = run_cli("--config", config, "user", "add", "Office@Example.edu", "--role", "admin")
+    assert added.returncode == 0, added.stderr
+    assert "user office@example.edu added as admin" in added.stdout
+    assert re.search(rf"{re.escape(base_url(config))}/set-password/[\w-]{{43}}\n", added.stdout)
+
+    again = run_cli("--config", config, "user", "add", "office@example.edu", "--role", "viewer")
+    assert again.returncode == 2
+    assert again.stderr == (
+        "reminder: office@example.edu: there is already a user with this e-mail\n"
+    )
+    bad = run_cli("--config", config, "user", "add", "not-an-address", "--role", "viewer")
+    assert (bad.returncode, bad.stderr) == (
+        2,
+        "reminder: 'not-an-address' is not an e-mail address\n",
+    )
+    role = run_cli("--config", config, "user", "add", "x@example.edu", "--role", "boss")
+    assert role.returncode == 2 and "invalid choice: 'boss'" in role.stderr
+
+    run_cli(
+        "--config",
+        config,
+        "user",
+        "add",
+        "c@example.edu",
+        "--role",
+        "coordinator",
+        "--name",
+        "Ayşe",
+    )
+    listed = run_cli("--config", config, "user", "list")
+    assert listed.returncode == 0
+    assert listed.stdout.splitlines() == [
+        f"{'c@example.edu':<32} {'coordinator':<12} {'no password yet':<16} Ayşe",
+        f"{'office@example.edu':<32} {'admin':<12} {'no password yet':<16} office@example.edu",
+    ]
+    first_link = added.stdout.split()[-1]
+    passwd = run_cli("--config", config, "user", "passwd", "office@example.edu")
+    assert passwd.returncode == 0 and passwd.stdout.split()[-1] != first_link
+    unknown = run_cli("--config", config, "user", "passwd", "nobody@example.edu")
+    assert unknown.returncode == 2
+    assert "nobody@example.edu: no such user" in unknown.stderr
+    disabled = run_cli("--config", config, "user", "disable", "c@example.edu")
+    assert disabled.returncode == 0
+    states = run_cli("--config", config, "user", "list", "--json")
+    assert '"state": "disabled"' in states.stdout
+
+
+def test_new_admin_sets_a_password_and_logs_in(
+    run_cli: RunCli, config: Path, cli_env: dict[str, str], tmp_path: Path, notify: NotifySocket
+) -> None:
+    added = run_cli("--config", config, "user", "add", "office@example.edu", "--role", "admin")
+    link = added.stdout.split()[-1]
+    env = {**cli_env, "NOTIFY_SOCKET": notify.name}
+    process = start("web", config, env, tmp_path / "web.log")
+    try:
+        notify.wait_for("READY=1")
+        with httpx.Client(base_url=base_url(config)) as client:
+            page = client.get(link)  # listening as soon as READY=1 arrived
+            assert page.status_code == 200
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert token is not None
+            password = "a long enough password"
+            data = {"password": password, "repeated": password, "csrf_token": token.group(1)}
+            assert client.post(link, data=data).status_code == 303
+            login = client.get("/login")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+            assert token is not None
+            data = {
+                "email": "office@example.edu",
+                "password": password,
+                "csrf_token": token.group(1),
+            }
+            assert client.post("/login", data=data).status_code == 303
+            assert "Agreements" in client.get("/").text
+    finally:
+        assert stop(process) == 0
+    key = tmp_path / "data" / "reminder" / "web-secret-key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+def test_serve_listens_before_ready(
+    config: Path, cli_env: dict[str, str], tmp_path: Path, notify: NotifySocket
+) -> None:
+    env = {**cli_env, "NOTIFY_SOCKET": notify.name}
+    process = start("serve", config, env, tmp_path / "serve.log")
+    try:
+        notify.wait_for("READY=1")
+        response = httpx.get(f"{base_url(config)}/login")
+        assert response.status_code == 200
+        assert response.headers["x-content-type-options"] == "nosniff"
+    finally:
+        assert stop(process) == 0
+
+
+def test_a_busy_port_is_one_line(run_cli: RunCli, config: Path) -> None:
+    port = int(base_url(config).rsplit(":", 1)[1])
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        started = time.monotonic()
+        result = run_cli("--config", config, "web", timeout=STARTUP_SECONDS)
+    assert time.monotonic() - started < STARTUP_SECONDS
+    assert result.returncode == 2
+    problems = [line for line in result.stderr.splitlines() if line.startswith("reminder:")]
+    assert problems == [
+        f"reminder: web.listen: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ], result.stderr

@@ -1,0 +1,240 @@
+"""The pages, on SQLite, PostgreSQL and MariaDB: the list and its filters, pages and
+exports; one agreement and its actions; import; mail; status; the calendar feed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from e2e.clirun import SAMPLE
+from openpyxl import load_workbook
+from web.webapp import Site, csrf_of, history, log_in, make_site
+
+from reminder import store
+from reminder.store.database import Database
+from reminder.web import agreements as agreement_pages
+
+
+@pytest.fixture
+def site(db: Database, tmp_path: Path) -> Site:
+    return make_site(db, tmp_path)
+
+
+def partners(html: str) -> list[str]:
+    return re.findall(r'<a href="/agreements/\d+" dir="auto">([^<]+)</a>', html)
+
+
+def test_list_is_sorted_by_effective_until_and_filtered(site: Site) -> None:
+    client = site.client()
+    log_in(client, "office@example.edu")
+    page = client.get("/").text
+    assert partners(page) == [
+        "Tbilisi State University",
+        "Lahore University",
+        "&lt;script&gt;alert(1)&lt;/script&gt;",
+    ]
+    assert 'class="status status-expiring"' in page  # 2026-05-01 is 60 days ahead
+    assert partners(client.get("/?country=PK").text) == ["Lahore University"]
+    assert partners(client.get("/?q=tbilisi").text) == ["Tbilisi State University"]
+    assert partners(client.get("/?q=%25").text) == []  # a LIKE wildcard is a character
+    routed = client.get("/?coordinator=mehmet@example.edu").text
+    assert partners(routed) == ["Lahore University"]
+    # As of a later day, the first has lapsed.
+    later = client.get("/?as_of=2026-05-02&status=expired").text
+    assert partners(later) == ["Tbilisi State University"]
+
+
+def test_list_reads_one_page(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(agreement_pages, "PAGE_SIZE", 2)
+    client = site.client()
+    log_in(client, "office@example.edu")
+    first = client.get("/").text
+    assert len(partners(first)) == 2 and "Page 1 of 2" in first
+    second = client.get("/?page=2").text
+    assert partners(second) == ["&lt;script&gt;alert(1)&lt;/script&gt;"]
+    assert 'rel="prev"' in second and 'rel="next"' not in second
+
+
+def test_exports_hold_what_the_filters_select(site: Site) -> None:
+    client = site.client()
+    log_in(client, "office@example.edu")
+    response = client.get("/export.csv?country=PK")
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.text.lstrip("\ufeff"))))
+    assert rows[0][:3] == ["id", "partner", "country"]
+    assert [row[1] for row in rows[1:]] == ["Lahore University"]
+    workbook = load_workbook(io.BytesIO(client.get("/export.xlsx").content), read_only=True)
+    values = [list(row) for row in workbook.active.iter_rows(values_only=True)]  # type: ignore[union-attr]
+    assert [row[1] for row in values[1:]] == [
+        "Tbilisi State University",
+        "Lahore University",
+        "<script>alert(1)</script>",
+    ]
+
+
+def test_renew_from_the_page_records_the_web_user(site: Site) -> None:
+    client = site.client()
+    log_in(client, "office@example.edu")
+    number = site.ids["Tbilisi State University"]
+    page = client.get(f"/agreements/{number}")
+    response = client.post(
+        f"/agreements/{number}/renew",
+        data={"concluded": "2026-02-20", "years": "5", "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    shown = client.get(response.headers["location"]).text
+    assert "Office Admin" in shown and "superseded" in shown
+    assert history(site.database, number)[-1] == ("Office Admin", "superseded")
+    with site.database.session(read_only=True) as session:
+        renewed = store.get_agreement_view(session, number)
+    assert renewed is not None and renewed.superseded_by_id is not None
+
+
+def test_errors_are_shown_beside_the_field(site: Site) -> None:
+    client = site.client()
+    log_in(client, "office@example.edu")
+    number = site.ids["Tbilisi State University"]
+    token = csrf_of(client.get(f"/agreements/{number}").text)
+    response = client.post(
+        f"/agreements/{number}/renew", data={"concluded": "someday", "csrf_token": token}
+    )
+    assert response.status_code == 400
+    assert re.search(r'id="renew-concluded"[^>]*>\s*<p class="field-problem"', response.text)
+    response = client.post(
+        f"/agreements/{number}/retire", data={"reason": " ", "csrf_token": token}
+    )
+    assert response.status_code == 400
+    assert "must say why" in response.text
+    assert "Traceback" not in response.text
+
+
+def test_snooze_and_clear(site: Site) -> None:
+    client = site.client()
+    log_in(client, "office@example.edu")
+    number = site.ids["Lahore University"]
+    token = csrf_of(client.get(f"/agreements/{number}").text)
+    until = (site.clock().date() + timedelta(days=20)).isoformat()
+    assert (
+        client.post(
+            f"/agreements/{number}/snooze", data={"until": until, "csrf_token": token}
+        ).status_code
+        == 200
+    )
+    page = client.get(f"/agreements/{number}").text
+    assert until in page and 'name="clear"' in page
+    client.post(f"/agreements/{number}/snooze", data={"clear": "1", "csrf_token": token})
+    with site.database.session(read_only=True) as session:
+        view = store.get_agreement_view(session, number)
+    assert view is not None and view.snoozed_until is None
+
+
+def test_import_dry_run_then_confirm(site: Site) -> None:
+    client = site.client()
+    log_in(client, "office@example.edu")
+    token = csrf_of(client.get("/import").text)
+    with SAMPLE.open("rb") as table:
+        report = client.post(
+            "/import",
+            data={"csrf_token": token},
+            files={"table": ("agreements-2022.tsv", table, "text/tab-separated-values")},
+        )
+    assert report.status_code == 200
+    assert "What the import would do" in report.text
+    waiting = list((site.config.state_dir / "web-imports").iterdir())
+    assert len(waiting) == 1, "the upload waits in the state directory"
+    with site.database.session(read_only=True) as session:
+        before = store.count_agreements(session)
+    assert before == 3  # nothing written by the dry run
+    upload = re.search(r'name="token" value="([^"]+)"', report.text)
+    assert upload is not None
+    done = client.post("/import/confirm", data={"csrf_token": token, "token": upload.group(1)})
+    assert done.status_code == 200 and "Imported" in done.text
+    with site.database.session(read_only=True) as session:
+        assert store.count_agreements(session) > before
+    assert list((site.config.state_dir / "web-imports").iterdir()) == []
+
+
+def test_import_cancel_and_bad_file(site: Site) -> None:
+    client = site.client()
+    log_in(client, "office@example.edu")
+    token = csrf_of(client.get("/import").text)
+    report = client.post(
+        "/import",
+        data={"csrf_token": token},
+        files={"table": ("t.tsv", SAMPLE.read_bytes(), "text/plain")},
+    )
+    upload = re.search(r'name="token" value="([^"]+)"', report.text)
+    assert upload is not None
+    client.post("/import/cancel", data={"csrf_token": token, "token": upload.group(1)})
+    assert list((site.config.state_dir / "web-imports").iterdir()) == []
+    bad = client.post(
+        "/import",
+        data={"csrf_token": token},
+        files={"table": ("empty.tsv", b"", "text/plain")},
+    )
+    assert bad.status_code == 400 and "empty.tsv: the file is empty" in bad.text
+    assert "web-imports" not in bad.text
+
+
+def test_import_is_for_admins(site: Site) -> None:
+    client = site.client()
+    log_in(client, "ayse@example.edu")
+    assert client.get("/import").status_code == 403
+    token = csrf_of(client.get("/").text)
+    response = client.post(
+        "/import", data={"csrf_token": token}, files={"table": ("t.tsv", b"x", "text/plain")}
+    )
+    assert response.status_code == 403
+
+
+def test_mail_page_previews_and_retry(site: Site) -> None:
+    client = site.client()
+    log_in(client, "office@example.edu")
+    page = client.get("/mail").text
+    assert "/mail/reminders/0" in page  # Tbilisi is within its 90-day window
+    preview = client.get("/mail/reminders/0")
+    assert preview.status_code == 200
+    assert "Tbilisi State University" in preview.text
+    assert "script-src" not in preview.headers["content-security-policy"]
+    assert client.get("/mail/reminders/99").status_code == 404
+    retried = client.post("/mail/retry", data={"csrf_token": csrf_of(page)}, follow_redirects=False)
+    assert retried.status_code == 303 and retried.headers["location"] == "/mail?retried=0"
+
+
+def test_status_page(site: Site) -> None:
+    client = site.client()
+    log_in(client, "viewer@example.edu")
+    page = client.get("/status").text
+    assert "No `reminder serve` is running." in page
+    assert "reminders" in page and "0 8 * * *" in page
+
+
+def test_calendar_feed_and_reset(site: Site) -> None:
+    client = site.client()
+    log_in(client, "ayse@example.edu")
+    page = client.get("/calendar").text
+    feed = re.search(r'value="(http://127\.0\.0\.1:8080/calendar/[^"]+\.ics)"', page)
+    assert feed is not None
+    path = feed.group(1).removeprefix("http://127.0.0.1:8080")
+    calendar = site.client().get(path)  # no login: the token is the key
+    assert calendar.headers["content-type"].startswith("text/calendar")
+    assert "Tbilisi State University" in calendar.text
+    assert "Lahore University" not in calendar.text  # routed to Mehmet
+    client.post("/calendar/reset", data={"csrf_token": csrf_of(page)})
+    assert site.client().get(path).status_code == 404
+
+
+def test_my_agreements(site: Site) -> None:
+    client = site.client()
+    log_in(client, "mehmet@example.edu")
+    assert partners(client.get("/mine").text) == ["Lahore University"]
+
+
+def test_dates_are_days() -> None:
+    assert agreement_pages.parse_day("2026-02-30") is None
+    assert agreement_pages.parse_day("2026-02-28") == date(2026, 2, 28)
