@@ -1,6 +1,6 @@
 """One page of the agreements list, filtered, and how many match: what the web page
 reads. Only that page's rows leave the database (LIMIT/OFFSET on the index by
-effective-until), and the total is counted by the database."""
+effective-until), and the matches are counted by the database, up to a limit."""
 
 from __future__ import annotations
 
@@ -68,11 +68,41 @@ def _conditions(filters: PageFilters) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def agreement_page(
-    session: Session, filters: PageFilters, *, offset: int, limit: int
-) -> tuple[list[AgreementView], int]:
-    """Return the agreements of one page, by effective-until then id, and how many match."""
+#: The list counts its matches up to this many past the first row shown: an exact count
+#: of a million agreements is a scan of them all, on every view of the list.
+COUNT_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class AgreementPage:
+    """One page of the list: its agreements, and how many match: `total` exactly when
+    `exact`, else at least that many."""
+
+    views: list[AgreementView]
+    total: int
+    exact: bool
+
+
+def agreement_rows(
+    session: Session,
+    filters: PageFilters,
+    *,
+    limit: int,
+    offset: int = 0,
+    after: tuple[date, int] | None = None,
+) -> list[AgreementView]:
+    """Return up to `limit` agreements by effective-until then id, skipping `offset`, or
+    those after `after`, the (effective_until, id) of the last row read before (which
+    reads no skipped row: an export goes through the whole table that way)."""
     conditions = _conditions(filters)
+    if after is not None:
+        until, last_id = after
+        conditions.append(
+            or_(
+                Agreement.effective_until > until,
+                and_(Agreement.effective_until == until, Agreement.id > last_id),
+            )
+        )
     rows = session.execute(
         select(*_COLUMNS)
         .where(*conditions)
@@ -80,6 +110,16 @@ def agreement_page(
         .offset(offset)
         .limit(limit)
     )
-    page = [_view(row) for row in rows]
-    total = session.scalar(select(func.count()).select_from(Agreement).where(*conditions)) or 0
-    return page, total
+    return [_view(row) for row in rows]
+
+
+def agreement_page(
+    session: Session, filters: PageFilters, *, offset: int, limit: int
+) -> AgreementPage:
+    """Return the agreements of one page and how many match, counted up to `offset` +
+    COUNT_LIMIT (the count stops there: past it, the page says "at least")."""
+    views = agreement_rows(session, filters, offset=offset, limit=limit)
+    ceiling = offset + max(limit, COUNT_LIMIT)
+    matching = select(Agreement.id).where(*_conditions(filters)).limit(ceiling + 1).subquery()
+    counted = session.scalar(select(func.count()).select_from(matching)) or 0
+    return AgreementPage(views, min(counted, ceiling), exact=counted <= ceiling)

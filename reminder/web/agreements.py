@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -98,6 +99,26 @@ def suggested_programmes(state: WebState) -> list[str]:
     return sorted(names | {state.config.agreements.default_programme})
 
 
+def filter_lists(request: Request) -> Markup:
+    """Return the filters' suggestions (the coordinators' countries, the programmes, the
+    coordinators) as <datalist>s, rendered once per app: they depend on the config alone,
+    and a portfolio with a coordinator per country offers hundreds of them."""
+    cached: Markup | None = getattr(request.app.state, "filter_lists", None)
+    if cached is None:
+        state = state_of(request)
+        template = state.environment.get_template("filter_lists.html")
+        # The environment autoescapes: what it renders is markup already, safe to mark so.
+        cached = Markup(  # noqa: S704
+            template.render(
+                countries=suggested_countries(state),
+                programmes=suggested_programmes(state),
+                coordinators=state.config.coordinators,
+            )
+        )
+        request.app.state.filter_lists = cached
+    return cached
+
+
 def listed(state: WebState, view: AgreementView, as_of: date) -> dict[str, Any]:
     """Return what a row of the list shows of `view`."""
     return {
@@ -117,20 +138,17 @@ def list_query(request: Request, user: UserView, *, mine: bool = False) -> dict[
     page = max(1, int(query["page"])) if query.get("page", "").isdigit() else 1
     filters = page_filters(state, query, as_of)
     with state.database.session(read_only=True) as session:
-        views, total = agreement_page(
-            session, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
-        )
+        found = agreement_page(session, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     return {
-        "rows": [listed(state, view, as_of) for view in views],
-        "total": total,
+        "rows": [listed(state, view, as_of) for view in found.views],
+        "total": found.total,
+        "exact": found.exact,
         "page": page,
-        "pages": max(1, -(-total // PAGE_SIZE)),
+        "pages": max(1, -(-found.total // PAGE_SIZE)),
         "query": query,
         "as_of": as_of,
         "statuses": [s.value for s in Status],
-        "countries": suggested_countries(state),
-        "programmes": suggested_programmes(state),
-        "coordinators": state.config.coordinators,
+        "filter_lists": filter_lists(request),
         "mine": mine,
     }
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import date
 
 from openpyxl import Workbook
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from reminder.store.agreement_pages import agreement_page
+from reminder.store.agreement_pages import agreement_rows
 from reminder.web.agreements import listed, page_filters, parse_day
 from reminder.web.state import WebState, state_of
 
@@ -37,10 +38,10 @@ def _rows(state: WebState, request: Request) -> Iterator[list[object]]:
     query = dict(request.query_params)
     as_of = parse_day(query.get("as_of", "")) or state.today()
     filters = page_filters(state, query, as_of)
-    offset = 0
+    after: tuple[date, int] | None = None
     while True:
         with state.database.session(read_only=True) as session:
-            views, _ = agreement_page(session, filters, offset=offset, limit=EXPORT_BATCH)
+            views = agreement_rows(session, filters, limit=EXPORT_BATCH, after=after)
         for view in views:
             row = listed(state, view, as_of)
             yield [
@@ -59,7 +60,7 @@ def _rows(state: WebState, request: Request) -> Iterator[list[object]]:
             ]
         if len(views) < EXPORT_BATCH:
             return
-        offset += EXPORT_BATCH
+        after = (views[-1].effective_until, views[-1].id)
 
 
 def _spreadsheet_safe(value: object) -> object:

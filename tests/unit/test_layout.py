@@ -48,6 +48,7 @@ LIBRARY_OWNERS: dict[str, set[str]] = {
     "css_inline": {"mail"},
     "icalendar": {"mail"},
     "jinja2": {"mail", "web"},
+    "markupsafe": {"web"},  # Jinja2's Markup: a fragment rendered once, not escaped again
     "openpyxl": {"importing", "web"},
     "defusedxml": {"importing"},
     "apscheduler": {"service", "config"},

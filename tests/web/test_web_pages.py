@@ -15,8 +15,10 @@ from openpyxl import load_workbook
 from web.webapp import Site, csrf_of, history, log_in, make_site
 
 from reminder import store
+from reminder.store import agreement_pages as store_pages
 from reminder.store.database import Database
 from reminder.web import agreements as agreement_pages
+from reminder.web import exports
 
 
 @pytest.fixture
@@ -57,6 +59,32 @@ def test_list_reads_one_page(site: Site, monkeypatch: pytest.MonkeyPatch) -> Non
     second = client.get("/?page=2").text
     assert partners(second) == ["&lt;script&gt;alert(1)&lt;/script&gt;"]
     assert 'rel="prev"' in second and 'rel="next"' not in second
+
+
+def test_a_long_list_is_counted_up_to_a_limit(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Counting every match of a large table would read it all on every view: past the
+    # limit the page says "more than" and offers the next page without a last one.
+    monkeypatch.setattr(agreement_pages, "PAGE_SIZE", 1)
+    monkeypatch.setattr(store_pages, "COUNT_LIMIT", 2)
+    client = site.client()
+    log_in(client, "office@example.edu")
+    first = client.get("/").text
+    assert "(more than 2)" in first and "Page 1<" in first and 'rel="next"' in first
+    last = client.get("/?page=3").text
+    assert "(3)" in last and "Page 3 of 3" in last and 'rel="next"' not in last
+
+
+def test_exports_go_through_every_batch(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Batches follow the last row read (keyset), never an OFFSET past rows read before.
+    monkeypatch.setattr(exports, "EXPORT_BATCH", 1)
+    client = site.client()
+    log_in(client, "office@example.edu")
+    rows = list(csv.reader(io.StringIO(client.get("/export.csv").text.lstrip("\ufeff"))))
+    assert [row[1] for row in rows[1:]] == [
+        "Tbilisi State University",
+        "Lahore University",
+        "<script>alert(1)</script>",
+    ]
 
 
 def test_exports_hold_what_the_filters_select(site: Site) -> None:
