@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from factories import agreement_input
-from web.webapp import START, Site, log_in, make_site
+from web.webapp import START, Site, csrf_of, log_in, make_site
 
 from reminder.domain import data_warnings
 from reminder.store import apply_import
@@ -24,7 +24,7 @@ ENGLISH_DATE = "1 May 2026"
 @pytest.fixture
 def site(db: Database, tmp_path: Path) -> Site:
     site = make_site(db, tmp_path)
-    site.add_user("turkce@example.edu", Role.VIEWER, "Zeynep Kaya", language="tr")
+    site.add_user("turkce@example.edu", Role.ADMIN, "Zeynep Kaya", language="tr")
     site.add_user("english@example.edu", Role.VIEWER, "Emma Smith", language="en")
     return site
 
@@ -93,6 +93,19 @@ def test_data_warnings_are_shown_in_the_readers_language(site: Site) -> None:
     english = site.client()
     log_in(english, "english@example.edu")
     assert stored in english.get("/?q=tunis").text
+
+
+def test_a_form_problem_is_shown_in_the_readers_language(site: Site) -> None:
+    client = site.client()
+    log_in(client, "turkce@example.edu")
+    number = site.ids["Tbilisi State University"]
+    token = csrf_of(client.get(f"/agreements/{number}").text)
+    response = client.post(
+        f"/agreements/{number}/renew", data={"concluded": "someday", "csrf_token": token}
+    )
+    assert response.status_code == 400
+    assert "yenileme anlaşmasının imza tarihini girin" in response.text
+    assert "give the day the renewal was signed" not in response.text
 
 
 def test_exports_stay_machine_readable(site: Site) -> None:
