@@ -1,14 +1,17 @@
 """Render the sample table's digests and photograph their HTML in headless Chromium.
 
     python scripts/screenshot_digests.py [--out DIR] [--chromium PATH] [--docs]
+                                         [--docs-language LANG]
 
 Imports examples/agreements-2022.tsv into a throwaway SQLite database, routes it by
 config.example.toml's coordinators, and renders, as of 2022-01-17, every reminder
 digest and weekly digest (and an office summary) to DIR/*.html. Each HTML file is
 then shot at 375 px (a phone) and 1024 px (a desktop) wide, the page's full height.
-With --docs, the first coordinator's weekly digest is also written to
-docs/weekly-digest.png: 1024 px wide, cut to a height that shows the top of the
-digest, and compressed with optipng when it is installed.
+With --docs, the weekly digest of the first coordinator who reads --docs-language
+(default: the first coordinator's language) is also written to docs/: as
+docs/weekly-digest.png for English, docs/weekly-digest-LANG.png for another language
+(`--docs --docs-language tr`: docs/weekly-digest-tr.png), 1024 px wide, cut to a height
+that shows the top of the digest, and compressed with optipng when it is installed.
 
 Chromium runs as a plain headless browser with everything that phones home turned
 off and a fresh profile, so the pictures show what the HTML alone draws.
@@ -83,6 +86,18 @@ def render_digests(folder: Path, state: Path) -> list[Path]:
     return written
 
 
+def docs_digest(folder: Path, language: str | None) -> tuple[Path, str] | None:
+    """Return the weekly digest (HTML file in `folder`) of the first coordinator of the
+    example config who reads `language` (None: the first coordinator), and its
+    language; None when no coordinator reads it."""
+    config = load_config(str(EXAMPLE_CONFIG), environ={})
+    for coordinator in config.coordinators:
+        reads = config.language_of(coordinator)
+        if language is None or reads == language:
+            return folder / f"weekly-{ledger_address(coordinator.email)}.html", reads
+    return None
+
+
 def screenshot(chromium: str, page: Path, picture: Path, width: int, height: int) -> None:
     """Shoot `page` in a `width` x `height` window into `picture` (PNG).
 
@@ -126,7 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=Path("screenshots"), help="default: ./screenshots"
     )
     parser.add_argument("--chromium", default="chromium", help="the Chromium executable")
-    parser.add_argument("--docs", action="store_true", help="also write docs/weekly-digest.png")
+    parser.add_argument(
+        "--docs", action="store_true", help="also write docs/weekly-digest[-LANG].png"
+    )
+    parser.add_argument(
+        "--docs-language",
+        metavar="LANG",
+        help="--docs shows the first coordinator who reads LANG (default: the first one)",
+    )
     args = parser.parse_args(argv)
     chromium = shutil.which(args.chromium)
     if chromium is None:
@@ -140,9 +162,15 @@ def main(argv: list[str] | None = None) -> int:
             screenshot(chromium, page, picture, width, FULL_HEIGHT)
             print(picture)
     if args.docs:
-        docs_picture = REPOSITORY / "docs" / "weekly-digest.png"
+        found = docs_digest(args.out, args.docs_language)
+        if found is None:
+            print(f"no coordinator in {EXAMPLE_CONFIG.name} reads {args.docs_language!r}")
+            return 2
+        page, language = found
+        suffix = "" if language == "en" else f"-{language}"
+        docs_picture = REPOSITORY / "docs" / f"weekly-digest{suffix}.png"
         docs_picture.parent.mkdir(exist_ok=True)
-        screenshot(chromium, pages[0], docs_picture, *DOCS_SIZE)
+        screenshot(chromium, page, docs_picture, *DOCS_SIZE)
         optimise(docs_picture)
         print(docs_picture)
     return 0

@@ -310,6 +310,12 @@ def _add_web_parsers(commands: Commands) -> None:
     p.add_argument("email", metavar="EMAIL")
     p.add_argument("--role", required=True, choices=["admin", "coordinator", "viewer"])
     p.add_argument("--name", help="the name pages and the history show (default: the e-mail)")
+    p.add_argument(
+        "--language",
+        metavar="LANG",
+        help="the language of the user's pages, one with a catalog (default: the browser's, "
+        "else [mail] language)",
+    )
     p.set_defaults(handler="users.cmd_user_add")
     p = user_commands.add_parser("list", help="every user, role and state")
     p.add_argument("--json", action="store_true", help="print a JSON list")

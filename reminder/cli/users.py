@@ -10,6 +10,7 @@ import argparse
 from datetime import UTC, datetime
 
 from reminder.cli.common import load, open_db, print_json
+from reminder.config.languages import language_reason
 from reminder.errors import InputError
 
 
@@ -25,13 +26,17 @@ def _email(text: str) -> str:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    """`reminder user add EMAIL --role ROLE [--name NAME]`: print the set-password link."""
+    """`reminder user add EMAIL --role ROLE [--name NAME] [--language LANG]`: print the
+    set-password link. Raises InputError for a language without a catalog."""
     from reminder.store import users
     from reminder.store.user_models import Role
     from reminder.web import accounts
 
     email = _email(args.email)
     name = (args.name or "").strip() or email
+    language = args.language
+    if language is not None and (reason := language_reason(language)) is not None:
+        raise InputError(f"--language: {reason}")
     config = load(args)
     token, now = accounts.new_token(), _now()
     with open_db(config) as database, database.session() as session:
@@ -44,6 +49,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             set_password_digest=accounts.token_digest(token),
             set_password_expires=accounts.set_password_expiry(now),
             now=now,
+            language=language,
         )
     expires = accounts.set_password_expiry(now).isoformat(timespec="minutes")
     print(f"user {email} added as {args.role}; the password is set at this link until {expires}:")
@@ -52,7 +58,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
-    """`reminder user list`: every user, role and state."""
+    """`reminder user list`: every user, role, state and page language ("-": none set,
+    the browser's or the office's is used)."""
     from reminder.store import users
 
     config = load(args)
@@ -63,6 +70,7 @@ def cmd_user_list(args: argparse.Namespace) -> int:
             "email": user.email,
             "name": user.name,
             "role": user.role.value,
+            "language": user.language,
             "state": "disabled"
             if user.disabled
             else ("active" if user.password_hash else "no password yet"),
@@ -75,7 +83,10 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no users: add one with `reminder user add EMAIL --role admin`")
     for row in rows:
-        print(f"{row['email']:<32} {row['role']:<12} {row['state']:<16} {row['name']}")
+        language = row["language"] or "-"
+        print(
+            f"{row['email']:<32} {row['role']:<12} {row['state']:<16} {language:<4} {row['name']}"
+        )
     return 0
 
 

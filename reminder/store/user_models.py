@@ -46,6 +46,8 @@ class WebUser(Base):
     set_password_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
     set_password_expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The language of the user's pages ("tr"); None: the browser's, else the office's.
+    language: Mapped[str | None] = mapped_column(String(16))
 
 
 class LoginAttempt(Base):

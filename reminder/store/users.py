@@ -26,6 +26,8 @@ class UserView:
     password_hash: str | None
     session_generation: int
     calendar_token: str
+    # The language of the user's pages (a catalog's); None: the browser's, else the office's.
+    language: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -43,6 +45,7 @@ def _view(user: WebUser) -> UserView:
         password_hash=user.password_hash,
         session_generation=user.session_generation,
         calendar_token=user.calendar_token,
+        language=user.language,
     )
 
 
@@ -61,8 +64,10 @@ def add_user(
     set_password_digest: str,
     set_password_expires: datetime,
     now: datetime,
+    language: str | None = None,
 ) -> UserView:
-    """Add a user with no password yet, only a one-time set-password token.
+    """Add a user with no password yet, only a one-time set-password token, whose pages
+    are in `language` (None: the browser's, else the office's).
 
     Raises InputError when a user with that e-mail exists.
     """
@@ -81,6 +86,7 @@ def add_user(
         set_password_digest=set_password_digest,
         set_password_expires=set_password_expires,
         created_at=now,
+        language=language,
     )
     session.add(user)
     session.flush()

@@ -14,15 +14,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from reminder import store
+from reminder.domain.data_warnings import N_
 from reminder.domain.dates import day_out_of_range, days_left
 from reminder.domain.records import AgreementView, Lifecycle
 from reminder.domain.renewal_rules import renewal_until
 from reminder.domain.windows import Status, status_of
 from reminder.errors import InputError
+from reminder.mail.i18n import translations
 from reminder.store.agreement_pages import PageFilters, RoutedTo, agreement_page
 from reminder.store.user_models import Role
 from reminder.store.users import UserView
-from reminder.web.rendering import render
+from reminder.web.rendering import page_language, render
 from reminder.web.sessions import text_field
 from reminder.web.state import WebState, state_of
 
@@ -202,11 +204,11 @@ def _renew(state: WebState, number: int, form: FormData, actor: str) -> str:
     until_text, years_text = text_field(form, "until"), text_field(form, "years")
     until = parse_day(until_text) if until_text else None
     if concluded is None:
-        raise _FieldError("concluded", "give the day the renewal was signed (YYYY-MM-DD)")
+        raise _FieldError("concluded", N_("give the day the renewal was signed (YYYY-MM-DD)"))
     if until_text and until is None:
-        raise _FieldError("until", "not a date (use YYYY-MM-DD)")
+        raise _FieldError("until", N_("not a date (use YYYY-MM-DD)"))
     if years_text and not years_text.isdigit():
-        raise _FieldError("years", "not a whole number of years")
+        raise _FieldError("years", N_("not a whole number of years"))
     effective_until, source = renewal_until(
         concluded,
         until=until,
@@ -229,7 +231,7 @@ def _renew(state: WebState, number: int, form: FormData, actor: str) -> str:
 def _amend(state: WebState, number: int, form: FormData, actor: str) -> str:
     until = parse_day(text_field(form, "until"))
     if until is None:
-        raise _FieldError("until", "give the new effective-until date (YYYY-MM-DD)")
+        raise _FieldError("until", N_("give the new effective-until date (YYYY-MM-DD)"))
     with state.database.session() as session:
         store.amend_agreement(
             session, number, effective_until=until, now=state.clock(), actor=actor
@@ -256,7 +258,7 @@ def _snooze(state: WebState, number: int, form: FormData, actor: str) -> str:
     if text_field(form, "clear") != "1":
         until = parse_day(text_field(form, "until"))
         if until is None:
-            raise _FieldError("until", "give the day reminders resume (YYYY-MM-DD)")
+            raise _FieldError("until", N_("give the day reminders resume (YYYY-MM-DD)"))
     with state.database.session() as session:
         store.snooze_agreement(
             session, number, until=until, today=state.today(), now=state.clock(), actor=actor
@@ -275,6 +277,8 @@ ACTIONS: dict[str, tuple[Action, str]] = {
 
 
 class _FieldError(Exception):
+    """A form field's problem; `message` is a message id, shown in the reader's language."""
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field, self.message = field, message
@@ -297,8 +301,9 @@ async def agreement_action(request: Request, form: FormData) -> Response:
         done = perform(state, number, form, user.name)
     except _FieldError as error:
         problem = {"action": str(request.path_params["action"]), "field": error.field}
+        message = translations(page_language(request)).gettext(error.message)
         return await agreement_page_view(
-            request, problem={**problem, "message": error.message}, status_code=400
+            request, problem={**problem, "message": message}, status_code=400
         )
     except InputError as error:
         problem = {"action": str(request.path_params["action"]), "field": field}

@@ -1,4 +1,5 @@
-"""Render a page: the template with what every page shows (the user, the CSRF token)."""
+"""Render a page: the template with what every page shows (the user, the CSRF token),
+in the reader's language."""
 
 from __future__ import annotations
 
@@ -9,7 +10,20 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from reminder.mail.i18n import negotiate_language
 from reminder.web.state import state_of
+
+
+def page_language(request: Request) -> str:
+    """Return the language to write `request`'s page in: the logged-in user's own
+    (`reminder user add --language`), else the best the browser's Accept-Language
+    names that has a catalog, else the office's ([mail] language)."""
+    user = request.scope.get("reminder.user")
+    return negotiate_language(
+        request.headers.get("accept-language"),
+        preferred=getattr(user, "language", None),
+        office=state_of(request).config.mail.language,
+    )
 
 
 def csrf_token(request: Request) -> str:
@@ -27,10 +41,13 @@ def render(
     *,
     status_code: int = 200,
 ) -> HTMLResponse:
-    """Return `template` rendered as an HTML response."""
+    """Return `template` rendered as an HTML response in the reader's language (see
+    page_language); the response says which in Content-Language."""
     state = state_of(request)
     user = request.scope.get("reminder.user")
-    page = state.environment.get_template(template).render(
+    language = page_language(request)
+    loaded = state.environment(language).get_template(template)
+    page = loaded.render(
         {
             "user": user,
             "csrf_token": csrf_token(request),
@@ -39,4 +56,6 @@ def render(
             **(context or {}),
         }
     )
-    return HTMLResponse(page, status_code=status_code)
+    # Vary: a shared cache must not give one reader's language to another.
+    headers = {"Content-Language": language, "Vary": "Accept-Language, Cookie"}
+    return HTMLResponse(page, status_code=status_code, headers=headers)

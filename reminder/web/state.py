@@ -1,5 +1,6 @@
 """What every page handler needs, built once per app: the config, the database, the
-Jinja2 environment, the clock, the trusted proxies and the routing rules."""
+Jinja2 environments (one per language, built on first use and kept), the clock, the
+trusted proxies and the routing rules."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from urllib.parse import urlencode
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.requests import Request
 
+from reminder.config.languages import SOURCE_LANGUAGE
 from reminder.config.schema import Config
 from reminder.domain.reminder_digest import Router
+from reminder.mail.i18n import translations, wording
 from reminder.runs.context import Context
 from reminder.store.database import Database
 from reminder.web.guards import Networks, parse_networks
@@ -23,16 +26,27 @@ TEMPLATES_DIR = Path(__file__).with_name("templates")
 STATIC_DIR = Path(__file__).with_name("static")
 
 
-def build_environment() -> Environment:
-    """Return the pages' Jinja2 environment: autoescaped, strict, with gettext calls
-    (`_()`, `{% trans %}`) answered by identity translations until catalogs exist."""
+def build_environment(language: str = SOURCE_LANGUAGE) -> Environment:
+    """Return the pages' Jinja2 environment in `language`: autoescaped, strict, with
+    gettext calls (`_()`, `ngettext()`, `{% trans %}`, newstyle) answered by that
+    language's catalog, and filters that write dates (`date`) and data-quality
+    warnings (`data_warning`) in it, as the digests do.
+
+    Raises TemplateError when the language's catalog cannot be read.
+    """
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],
     )
-    environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    # As in the e-mail templates (and babel.cfg): a {% trans %} block's msgid is one line.
+    environment.policies["ext.i18n.trimmed"] = True
+    environment.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    words = wording(language)
+    environment.filters["date"] = words.long_date
+    environment.filters["data_warning"] = words.data_warning
+    environment.globals["language"] = language
     environment.filters["urlencode_page"] = _with_page
     return environment
 
@@ -65,13 +79,21 @@ class WebState:
     database: Database
     services: Services
     clock: Callable[[], datetime] = _utc_now
-    environment: Environment = field(default_factory=build_environment)
+    environments: dict[str, Environment] = field(init=False, default_factory=dict)
     trusted: Networks = field(init=False)
     router: Router = field(init=False)
 
     def __post_init__(self) -> None:
         self.trusted = parse_networks(self.config.web.trusted_proxies)
         self.router = Router(self.config.coordinators, self.config.reminders.default_recipient)
+
+    def environment(self, language: str) -> Environment:
+        """Return the pages' environment in `language`, built on its first page and kept
+        (templates compile once per language, not once per request)."""
+        found = self.environments.get(language)
+        if found is None:
+            found = self.environments[language] = build_environment(language)
+        return found
 
     def today(self) -> date:
         """Return today in the configured time zone."""

@@ -2,7 +2,8 @@
 logs in, finds an expiring agreement, renews it and sees the history line; the CLI
 confirms the database changed and the next run does not remind it; the sample table is
 imported through the page; a coordinator finds no renew button on another
-coordinator's agreement.
+coordinator's agreement; the coordinator, whose language is Turkish, reads Turkish
+pages.
 
 With REMINDER_SCREENSHOTS_DIR set, every page is also photographed at 375 and 1280 px
 wide into that folder (docs/web/ holds the ones the README shows).
@@ -108,11 +109,14 @@ base_url = "{base}"
     imported = run_cli("--config", config, "import", table.name)  # cwd: tmp_path
     assert imported.returncode == 0, imported.stderr
     links = {}
-    for email, role, name in (
+    # Ayşe reads Turkish: her pages are in her language whatever the browser asks for.
+    for email, role, name, *language in (
         ("office@example.edu", "admin", "International Office"),
-        ("ayse@example.edu", "coordinator", "Ayşe Yılmaz"),
+        ("ayse@example.edu", "coordinator", "Ayşe Yılmaz", "--language", "tr"),
     ):
-        added = run_cli("--config", config, "user", "add", email, "--role", role, "--name", name)
+        added = run_cli(
+            "--config", config, "user", "add", email, "--role", role, "--name", name, *language
+        )
         assert added.returncode == 0, added.stderr
         links[email] = added.stdout.split()[-1]
     log = (tmp_path / "web.log").open("wb")
@@ -246,5 +250,10 @@ def test_office_renews_imports_and_a_coordinator_cannot_renew_anothers(
         coordinator.goto(f"{base}/agreements/{renewed['id']}")
         expect(coordinator.locator("button[name=renew]")).to_have_count(1)
         coordinator.goto(f"{base}/mine")
-        camera.shoot(coordinator, "my-agreements")
+        camera.shoot(coordinator, "my-agreements-tr")
+        coordinator.goto(f"{base}/")
+        expect(coordinator.locator("html")).to_have_attribute("lang", "tr")
+        expect(coordinator.locator("h1")).to_contain_text("Anlaşmalar")
+        expect(coordinator.locator("table.list thead")).to_contain_text("Geçerlilik sonu")
+        camera.shoot(coordinator, "agreements-tr")
         browser.close()

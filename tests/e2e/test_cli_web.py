@@ -88,6 +88,16 @@ def test_user_commands(run_cli: RunCli, config: Path) -> None:
     )
     role = run_cli("--config", config, "user", "add", "x@example.edu", "--role", "boss")
     assert role.returncode == 2 and "invalid choice: 'boss'" in role.stderr
+    # A language without a catalog: one line, exit 2, and no user added.
+    language = run_cli(
+        "--config", config, "user", "add", "x@example.edu", "--role", "viewer", "--language", "xx"
+    )
+    assert (language.returncode, language.stderr.count("\n")) == (2, 1), language.stderr
+    assert language.stderr.startswith("reminder: --language: no catalog for language 'xx'")
+    assert (
+        "'tr'" in language.stderr
+        and "x@example.edu" not in run_cli("--config", config, "user", "list").stdout
+    )
 
     run_cli(
         "--config",
@@ -99,13 +109,17 @@ def test_user_commands(run_cli: RunCli, config: Path) -> None:
         "coordinator",
         "--name",
         "Ayşe",
+        "--language",
+        "tr",
     )
     listed = run_cli("--config", config, "user", "list")
     assert listed.returncode == 0
     assert listed.stdout.splitlines() == [
-        f"{'c@example.edu':<32} {'coordinator':<12} {'no password yet':<16} Ayşe",
-        f"{'office@example.edu':<32} {'admin':<12} {'no password yet':<16} office@example.edu",
+        f"{'c@example.edu':<32} {'coordinator':<12} {'no password yet':<16} tr   Ayşe",
+        f"{'office@example.edu':<32} {'admin':<12} {'no password yet':<16} -    office@example.edu",
     ]
+    as_json = run_cli("--config", config, "user", "list", "--json")
+    assert '"language": "tr"' in as_json.stdout and '"language": null' in as_json.stdout
     first_link = added.stdout.split()[-1]
     passwd = run_cli("--config", config, "user", "passwd", "office@example.edu")
     assert passwd.returncode == 0 and passwd.stdout.split()[-1] != first_link

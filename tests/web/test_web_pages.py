@@ -146,15 +146,17 @@ def test_snooze_and_clear(site: Site) -> None:
     log_in(client, "office@example.edu")
     number = site.ids["Lahore University"]
     token = csrf_of(client.get(f"/agreements/{number}").text)
-    until = (site.clock().date() + timedelta(days=20)).isoformat()
+    snoozed = site.clock().date() + timedelta(days=20)
     assert (
         client.post(
-            f"/agreements/{number}/snooze", data={"until": until, "csrf_token": token}
+            f"/agreements/{number}/snooze",
+            data={"until": snoozed.isoformat(), "csrf_token": token},
         ).status_code
         == 200
     )
     page = client.get(f"/agreements/{number}").text
-    assert until in page and 'name="clear"' in page
+    # The page writes the day for readers (the office's English: "22 March 2026").
+    assert f"{snoozed.day} {snoozed:%B %Y}" in page and 'name="clear"' in page
     client.post(f"/agreements/{number}/snooze", data={"clear": "1", "csrf_token": token})
     with site.database.session(read_only=True) as session:
         view = store.get_agreement_view(session, number)

@@ -73,7 +73,15 @@ class Site:
         )
         return TestClient(app, base_url="http://testserver", client=(address, 50000))
 
-    def add_user(self, email: str, role: Role, name: str, *, password: str = PASSWORD) -> int:
+    def add_user(
+        self,
+        email: str,
+        role: Role,
+        name: str,
+        *,
+        password: str = PASSWORD,
+        language: str | None = None,
+    ) -> int:
         with self.database.session() as session:
             user = users.add_user(
                 session,
@@ -84,6 +92,7 @@ class Site:
                 set_password_digest=accounts.token_digest(accounts.new_token()),
                 set_password_expires=self.clock() + timedelta(hours=1),
                 now=self.clock(),
+                language=language,
             )
             users.set_password(session, user.id, accounts.hash_password(password))
         return user.id
