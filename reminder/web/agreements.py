@@ -108,7 +108,8 @@ def filter_lists(request: Request) -> Markup:
     cached: Markup | None = getattr(request.app.state, "filter_lists", None)
     if cached is None:
         state = state_of(request)
-        template = state.environment.get_template("filter_lists.html")
+        # The suggestions are codes, names and addresses: the same in every language.
+        template = state.environment(state.config.mail.language).get_template("filter_lists.html")
         # The environment autoescapes: what it renders is markup already, safe to mark so.
         cached = Markup(  # noqa: S704
             template.render(
