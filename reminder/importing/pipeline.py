@@ -66,10 +66,13 @@ def open_tables(
     fmt: str = "auto",
     sheet: str | None = None,
     count_lines: bool = False,
+    names: Sequence[str] | None = None,
 ) -> list[OpenTable]:
     """Open every table and check its header, reading no row yet.
 
-    `count_lines` counts each table's lines for a progress bar.
+    `count_lines` counts each table's lines for a progress bar. `names`, one per path,
+    is what rows, problems and the agreements' source call each file (default: its
+    path; the web page gives the name the file was uploaded under).
     Returns the tables in the order of `paths`. Raises InputError when a file as a whole
     cannot be used (missing, empty, larger than [import] max_table_megabytes, not a
     table, needed columns missing).
@@ -78,7 +81,7 @@ def open_tables(
     aliases = aliases_of(config.countries.aliases)
     try:
         max_bytes = config.import_.max_table_bytes
-        for path in paths:
+        for index, path in enumerate(paths):
             total = (
                 importer.count_lines(path, fmt=fmt, sheet=sheet, max_bytes=max_bytes)
                 if count_lines
@@ -93,6 +96,7 @@ def open_tables(
                 default_programme=config.agreements.default_programme,
                 find_duplicates=False,  # `import_tables` does, in the database
                 country_aliases=aliases,
+                name=None if names is None else names[index],
             )
             tables.append(OpenTable(path, items, total))
     except BaseException:

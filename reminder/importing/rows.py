@@ -129,6 +129,7 @@ def iter_table(
     find_duplicates: bool = True,
     max_bytes: int = DEFAULT_MAX_BYTES,
     country_aliases: Aliases = NO_ALIASES,
+    name: str | None = None,
 ) -> Iterator[AgreementInput | RowProblem | TableWarning]:
     """Stream a table's rows, validated, in file order.
 
@@ -140,19 +141,21 @@ def iter_table(
     show progress. A row with the identity (partner, programme, conclusion date) of an
     earlier row is a RowProblem (`duplicate_row`), found with every identity held in
     memory; `find_duplicates=False` leaves that to the caller (the import does it in
-    the database, see `importing.pipeline`).
+    the database, see `importing.pipeline`). `name` is what the rows and their problems
+    call the file (default: its path), and what the agreements record as their source.
 
     Returns the iterator. Raises InputError at once when the file cannot be opened, is too
     large, is not a table or lacks a needed column.
     """
+    file = str(path) if name is None else name
     table = open_table(path, fmt=fmt, sheet=sheet, max_bytes=max_bytes)
     try:
-        header = read_header(str(path), table.rows)
+        header = read_header(file, table.rows)
     except InputError:
         table.rows.close()
         raise
     return _validated_rows(
-        str(path),
+        file,
         header,
         table.rows,
         table.short_rows_are_padded,

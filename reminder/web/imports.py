@@ -50,7 +50,8 @@ def _stored(state: WebState, token: str) -> Path | None:
 
 
 def _run(state: WebState, path: Path, *, dry_run: bool, actor: str) -> IngestReport:
-    tables = open_tables([path], state.config)
+    # The agreements' source is the name the file was uploaded under, not where it waits.
+    tables = open_tables([path], state.config, names=[path.name])
     return import_tables(
         state.database,
         tables,

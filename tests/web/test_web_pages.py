@@ -186,6 +186,10 @@ def test_import_dry_run_then_confirm(site: Site) -> None:
     assert done.status_code == 200 and "Imported" in done.text
     with site.database.session(read_only=True) as session:
         assert store.count_agreements(session) > before
+        newest = max(view.id for view in store.iter_agreement_views(session))
+        details = [event.details for event in store.agreement_history(session, newest)]
+    # The history names the uploaded file, never the folder it waited in on the server.
+    assert details and details[0].startswith("from agreements-2022.tsv:"), details
     assert list((site.config.state_dir / "web-imports").iterdir()) == []
 
 
