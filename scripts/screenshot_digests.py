@@ -6,7 +6,7 @@
 Imports examples/agreements-2022.tsv into a throwaway SQLite database, routes it by
 config.example.toml's coordinators, and renders, as of 2022-01-17, every reminder
 digest and weekly digest (and an office summary) to DIR/*.html. Each HTML file is
-then shot at 375 px (a phone) and 1024 px (a desktop) wide, the page's full height.
+then shot at 375 px (a phone) and 1280 px (a desktop) wide, the page's full height.
 With --docs, the weekly digest of the first coordinator who reads --docs-language
 (default: the first coordinator's language) is also written to docs/: as
 docs/weekly-digest.png for English, docs/weekly-digest-LANG.png for another language
@@ -31,7 +31,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 SAMPLE = REPOSITORY / "examples" / "agreements-2022.tsv"
 EXAMPLE_CONFIG = REPOSITORY / "config.example.toml"
 AS_OF = date(2022, 1, 17)
-WIDTHS = (375, 1024)
+WIDTHS = (375, 1280)
 #: A window taller than any digest: Chromium shoots the window, not the page.
 FULL_HEIGHT = 6000
 #: The README picture: the weekly digest down to the end of its expiring list.
