@@ -26,6 +26,7 @@ _HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "country": ("country", "ülke"),
     "concluded": (
         *("conclusion date", "signed", "signed on", "start date", "date of signature"),
+        "concluded",  # the web page's CSV/XLSX export, so that it imports back
         *("imza tarihi", "sözleşme tarihi", "başlangıç tarihi", "anlaşma tarihi"),
     ),
     "effective_until": (

@@ -82,7 +82,10 @@ def negotiate_language(
         # "tr_TR" matches a "tr" catalog: compare the languages alone too.
         bare = [Locale.parse(tag).language for tag in wanted if _parses(tag)]
         found = next((language for language in bare if language in languages), None)
-    return found if found is not None else office
+    # Babel answers in the browser's spelling ("TR" for "TR-TR", "EN"): the catalog's
+    # own name is what a catalog is found by.
+    by_lower = {language.lower(): language for language in languages}
+    return by_lower.get(found.lower(), office) if found is not None else office
 
 
 def _accepted(header: str) -> Iterable[str]:

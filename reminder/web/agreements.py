@@ -25,7 +25,7 @@ from reminder.store.agreement_pages import PageFilters, RoutedTo, agreement_page
 from reminder.store.user_models import Role
 from reminder.store.users import UserView
 from reminder.web.rendering import page_language, render
-from reminder.web.sessions import text_field
+from reminder.web.sessions import small_number, text_field
 from reminder.web.state import WebState, state_of
 
 #: Agreements shown per page.
@@ -138,7 +138,7 @@ def list_query(request: Request, user: UserView, *, mine: bool = False) -> dict[
     if mine:
         query["coordinator"] = user.email
     as_of = parse_day(query.get("as_of", "")) or state.today()
-    page = max(1, int(query["page"])) if query.get("page", "").isdigit() else 1
+    page = max(1, small_number(query.get("page", "")) or 1)
     filters = page_filters(state, query, as_of)
     with state.database.session(read_only=True) as session:
         found = agreement_page(session, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
@@ -170,7 +170,8 @@ async def my_agreements_page(request: Request) -> Response:
 
 def _agreement_id(request: Request) -> int | None:
     text = str(request.path_params["agreement_id"])
-    return int(text) if text.isdigit() and 1 <= int(text) <= 2**31 - 1 else None
+    number = small_number(text)
+    return number if number is not None and number >= 1 else None
 
 
 async def agreement_page_view(
@@ -208,12 +209,13 @@ def _renew(state: WebState, number: int, form: FormData, actor: str) -> str:
         raise _FieldError("concluded", N_("give the day the renewal was signed (YYYY-MM-DD)"))
     if until_text and until is None:
         raise _FieldError("until", N_("not a date (use YYYY-MM-DD)"))
-    if years_text and not years_text.isdigit():
+    years = small_number(years_text) if years_text else None
+    if years_text and years is None:
         raise _FieldError("years", N_("not a whole number of years"))
     effective_until, source = renewal_until(
         concluded,
         until=until,
-        years=int(years_text) if years_text else None,
+        years=years,
         term_years=state.config.agreements.term_years,
     )
     with state.database.session() as session:

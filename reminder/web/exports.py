@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from datetime import date
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -63,12 +66,31 @@ def _rows(state: WebState, request: Request) -> Iterator[list[object]]:
         after = (views[-1].effective_until, views[-1].id)
 
 
-def _spreadsheet_safe(value: object) -> object:
-    # A cell starting with = + - @ is a formula to Excel: an imported partner name must
-    # never run as one in the office's spreadsheet.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+#: What a spreadsheet program runs as a formula when a CSV cell starts with it (a tab or
+#: carriage return before one is skipped by some): OWASP's list.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_safe(value: object) -> object:
+    # A CSV cell is typed by the program that opens it: an imported partner name must
+    # never run as a formula in the office's spreadsheet, so it is quoted as text.
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
         return "'" + value
     return value
+
+
+def _xlsx_cells(sheet: WriteOnlyWorksheet, row: list[object]) -> list[object]:
+    # A workbook types its cells, and a text cell never runs. openpyxl types a string
+    # starting with "=" as a formula: that one is typed as text explicitly, the others
+    # are stored as they are (no quote added to the name).
+    cells: list[object] = []
+    for value in row:
+        if isinstance(value, str) and value.startswith("="):
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.data_type = "s"
+            value = cell
+        cells.append(value)
+    return cells
 
 
 async def export_csv(request: Request) -> Response:
@@ -76,6 +98,7 @@ async def export_csv(request: Request) -> Response:
     state = state_of(request)
 
     def lines() -> Iterator[str]:
+        # A plain iterator: Starlette reads it in its thread pool, off the event loop.
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(HEADER)
@@ -83,23 +106,29 @@ async def export_csv(request: Request) -> Response:
         for row in _rows(state, request):
             buffer.seek(0)
             buffer.truncate()
-            writer.writerow([_spreadsheet_safe(value) for value in row])
+            writer.writerow([_csv_safe(value) for value in row])
             yield buffer.getvalue()
 
     headers = {"content-disposition": 'attachment; filename="agreements.csv"'}
     return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-async def export_xlsx(request: Request) -> Response:
-    """GET /export.xlsx: the filtered list as an Excel workbook."""
-    state = state_of(request)
+def _workbook(state: WebState, request: Request) -> bytes:
+    """Return the filtered list as the bytes of an .xlsx workbook."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Agreements")
     sheet.append(HEADER)
     for row in _rows(state, request):
-        sheet.append([_spreadsheet_safe(value) for value in row])
+        sheet.append(_xlsx_cells(sheet, row))
     buffer = io.BytesIO()
     workbook.save(buffer)
+    return buffer.getvalue()
+
+
+async def export_xlsx(request: Request) -> Response:
+    """GET /export.xlsx: the filtered list as an Excel workbook, built in the thread pool
+    (`reminder serve` runs its schedule in this event loop)."""
+    content = await run_in_threadpool(_workbook, state_of(request), request)
     headers = {"content-disposition": 'attachment; filename="agreements.xlsx"'}
     media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(buffer.getvalue(), media_type=media, headers=headers)
+    return Response(content, media_type=media, headers=headers)

@@ -116,5 +116,7 @@ async def set_password(request: Request, form: FormData) -> Response:
         return render(request, "set_password.html", context, status_code=400)
     password_hash = await run_in_threadpool(accounts.hash_password, password)
     with state.database.session() as session:
-        users.set_password(session, user.id, password_hash, used_digest=digest)
+        spent = users.set_password(session, user.id, password_hash, used_digest=digest)
+    if not spent:  # another tab (or another person) used the link first
+        return render(request, "error.html", {"error": "link"}, status_code=404)
     return RedirectResponse("/login?password=set", status_code=303)

@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from email.policy import default
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -26,6 +27,7 @@ from reminder.store.user_models import Role
 from reminder.store.users import UserView
 from reminder.web import accounts
 from reminder.web.rendering import render
+from reminder.web.sessions import small_number
 from reminder.web.state import WebState, state_of
 
 #: A preview is the recipient's own HTML, with its inlined styles: shown as a page of
@@ -44,16 +46,21 @@ def _previews(state: WebState, job: str) -> list[PlannedMessage]:
     return [compose_reminder(context, digest, now) for digest in plan.digests]
 
 
-async def mail_page(request: Request) -> Response:
-    """GET /mail: what the next runs would send, and the outbox."""
-    state = state_of(request)
+def _mail_context(state: WebState) -> dict[str, Any]:
     with state.database.session(read_only=True) as session:
         entries = store.outbox_entries(session, states=[MessageState.PENDING, *REFUSED_STATES])
-    context = {
+    return {
         "previews": {job: _previews(state, job) for job in ("reminders", "digest")},
         "entries": entries,
-        "retried": request.query_params.get("retried"),
     }
+
+
+async def mail_page(request: Request) -> Response:
+    """GET /mail: what the next runs would send, and the outbox. Composing every digest
+    takes a while: it is done in the thread pool, since `reminder serve` runs its
+    schedule in this event loop."""
+    context = await run_in_threadpool(_mail_context, state_of(request))
+    context["retried"] = request.query_params.get("retried")
     return render(request, "mail.html", context)
 
 
@@ -61,10 +68,13 @@ async def mail_preview(request: Request) -> Response:
     """GET /mail/{job}/{index}: one message's HTML as its recipient sees it."""
     state = state_of(request)
     job, index = str(request.path_params["job"]), str(request.path_params["index"])
-    messages = _previews(state, job) if job in ("reminders", "digest") else []
-    if not index.isdigit() or int(index) >= len(messages):
+    number = small_number(index)
+    if job not in ("reminders", "digest") or number is None:
         return render(request, "error.html", {"error": "missing"}, status_code=404)
-    parsed = message_from_bytes(messages[int(index)].raw, policy=default)
+    messages = await run_in_threadpool(_previews, state, job)
+    if number >= len(messages):
+        return render(request, "error.html", {"error": "missing"}, status_code=404)
+    parsed = message_from_bytes(messages[number].raw, policy=default)
     body = parsed.get_body(("html",)) if isinstance(parsed, EmailMessage) else None
     html = body.get_content() if isinstance(body, EmailMessage) else ""
     return HTMLResponse(html, headers={"content-security-policy": PREVIEW_POLICY})
@@ -114,9 +124,13 @@ async def calendar_reset(request: Request, form: FormData) -> Response:
 async def calendar_feed(request: Request) -> Response:
     """GET /calendar/{token}.ics: the active agreements' end dates, as `export-ics` writes
     them (for a coordinator, `export-ics --coordinator` theirs). No login: the token is
-    the key, for calendar programs that cannot log in."""
-    state = state_of(request)
+    the key, for calendar programs that cannot log in. Calendar programs poll it, and a
+    portfolio's calendar takes seconds: it is written in the thread pool."""
     token = str(request.path_params["token"])
+    return await run_in_threadpool(_calendar, state_of(request), token)
+
+
+def _calendar(state: WebState, token: str) -> Response:
     with state.database.session(read_only=True) as session:
         user = users.user_by_calendar_token(session, token)
         if user is None:

@@ -3,8 +3,8 @@ directory, readable by the service user alone."""
 
 from __future__ import annotations
 
-import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from reminder.config.credentials import resolve_secret
@@ -36,20 +36,30 @@ def web_secret_key(config: Config) -> str:
 
 
 def _generated_key(path: Path) -> str:
+    # The key is written whole to a file of its own, then linked into place: a process
+    # starting at the same moment finds either no file or the whole key, and the first
+    # link wins (the loser reads the winner's key).
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
+        if not path.exists():
+            with tempfile.NamedTemporaryFile(
+                "w", encoding="utf-8", dir=path.parent, prefix=".web-secret-key.", delete=False
+            ) as draft:
+                draft.write(secrets.token_urlsafe(48) + "\n")
+            # mkstemp made it readable by its owner only (0600), like the outbox.
+            draft_path = Path(draft.name)
+            try:
+                path.hardlink_to(draft_path)
+            except FileExistsError:
+                pass
+            finally:
+                draft_path.unlink()
     except OSError as error:
         raise ConfigError(f"web.secret_key: cannot create {path}: {error.strerror}") from None
-    else:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(secrets.token_urlsafe(48) + "\n")
     try:
         key = path.read_text(encoding="utf-8").strip()
     except OSError as error:
         raise ConfigError(f"web.secret_key: cannot read {path}: {error.strerror}") from None
-    if len(key) < MIN_KEY_LENGTH:  # a file another process is still writing, or damaged
+    if len(key) < MIN_KEY_LENGTH:  # damaged, or written by hand
         raise ConfigError(f"web.secret_key: {path} holds no usable key; delete it to make one")
     return key

@@ -9,6 +9,7 @@ stops working), the last time it was used and the CSRF token.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -89,6 +90,18 @@ def form_endpoint(handler: FormHandler) -> Callable[[Request], Awaitable[Respons
 
     endpoint.__name__ = handler.__name__
     return endpoint
+
+
+_SMALL_NUMBER = re.compile("[0-9]{1,9}")
+
+
+def small_number(text: str) -> int | None:
+    """Return `text` as a whole number when it is 1 to 9 ASCII digits, else None.
+
+    For page numbers, ids and counts from a request: str.isdigit() accepts "²", which
+    int() refuses, and twenty digits overflow the database's integers.
+    """
+    return int(text) if _SMALL_NUMBER.fullmatch(text) else None
 
 
 def text_field(form: FormData, name: str) -> str:

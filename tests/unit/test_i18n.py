@@ -29,6 +29,10 @@ LANGUAGES = ("en", "tr")
         (";;,q=x,en;q=abc", None, "tr", "tr"),  # malformed: as if none
         ("en", "tr", "en", "tr"),  # a user's own setting wins over the browser
         ("tr", "de", "en", "tr"),  # ... when it has a catalog
+        # Tags are case-insensitive: the answer is the catalog's own name.
+        ("EN", None, "tr", "en"),
+        ("TR-TR", None, "en", "tr"),
+        ("Tr", None, "en", "tr"),
     ],
 )
 def test_negotiate_language(

@@ -63,6 +63,16 @@ def test_without_a_user_language_the_browser_chooses(site: Site) -> None:
     assert '<html lang="en">' in other and ENGLISH_DATE in other
 
 
+@pytest.mark.parametrize(("header", "language"), [("EN", "en"), ("TR-TR", "tr"), ("Tr", "tr")])
+def test_a_language_tag_in_capitals_is_the_same_language(
+    site: Site, header: str, language: str
+) -> None:
+    # Tags are case-insensitive; answered in the browser's spelling, the catalog lookup
+    # failed and every page was a 500, the login page too.
+    login = site.client().get("/login", headers={"Accept-Language": header})
+    assert login.status_code == 200 and f'<html lang="{language}">' in login.text
+
+
 def test_without_either_the_office_language(db: Database, tmp_path: Path) -> None:
     site = make_site(db, tmp_path, web='\n[mail]\nlanguage = "tr"\n')
     client = site.client()

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 from e2e.clirun import SAMPLE
+from factories import agreement_input
 from openpyxl import load_workbook
 from web.webapp import Site, csrf_of, history, log_in, make_site
 
 from reminder import store
 from reminder.store import agreement_pages as store_pages
+from reminder.store import apply_import
 from reminder.store.database import Database
 from reminder.web import agreements as agreement_pages
 from reminder.web import exports
@@ -85,6 +87,65 @@ def test_exports_go_through_every_batch(site: Site, monkeypatch: pytest.MonkeyPa
         "Lahore University",
         "<script>alert(1)</script>",
     ]
+
+
+@pytest.mark.parametrize(
+    "path", ["/?page=%C2%B2", "/?page=99999999999999999999999", "/agreements/%C2%B2"]
+)
+def test_numbers_that_are_not_plain_digits_are_no_error(site: Site, path: str) -> None:
+    # "²" is a digit to str.isdigit(), and twenty digits overflow the database: neither
+    # may become a 500.
+    client = site.client()
+    log_in(client, "office@example.edu")
+    assert client.get(path).status_code in (200, 404)
+    assert client.get("/mail/reminders/%C2%B2").status_code == 404
+
+
+def test_renew_with_years_that_are_not_plain_digits_is_said_beside_the_field(
+    site: Site,
+) -> None:
+    client = site.client()
+    log_in(client, "office@example.edu")
+    number = site.ids["Tbilisi State University"]
+    page = client.get(f"/agreements/{number}")
+    response = client.post(
+        f"/agreements/{number}/renew",
+        data={"concluded": "2026-02-20", "years": "²", "csrf_token": csrf_of(page.text)},
+    )
+    assert response.status_code == 400 and "not a whole number of years" in response.text
+
+
+def test_a_csv_export_imports_back(site: Site) -> None:
+    # The export's own headers ("concluded", "effective_until") are read by the importer.
+    client = site.client()
+    log_in(client, "office@example.edu")
+    exported = client.get("/export.csv").content
+    token = csrf_of(client.get("/import").text)
+    report = client.post(
+        "/import",
+        data={"csrf_token": token},
+        files={"table": ("agreements.csv", exported, "text/csv")},
+    )
+    assert report.status_code == 200, report.text
+    assert "What the import would do" in report.text
+
+
+def test_exported_cells_never_run_as_formulas_and_keep_their_text(site: Site) -> None:
+    formula, dash = '=HYPERLINK("http://x.invalid","y")', "-Riga University"
+    with site.database.session() as session:
+        rows = [agreement_input(formula), agreement_input(dash, country="Latvia")]
+        apply_import(session, rows, now=site.clock(), actor="tester")
+    client = site.client()
+    log_in(client, "office@example.edu")
+    workbook = load_workbook(io.BytesIO(client.get("/export.xlsx").content))
+    sheet = workbook.active
+    assert sheet is not None
+    cells = {cell.value: cell.data_type for row in sheet.iter_rows(min_row=2) for cell in row}
+    # A workbook types its cells: both are text, written as they are.
+    assert cells[formula] == "s" and cells[dash] == "s"
+    text = client.get("/export.csv").text
+    # A CSV does not: there, both are quoted so that a spreadsheet reads them as text.
+    assert f"'{dash}" in text and "'=HYPERLINK" in text
 
 
 def test_exports_hold_what_the_filters_select(site: Site) -> None:
