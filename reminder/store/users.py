@@ -205,13 +205,27 @@ def reset_calendar_token(session: Session, user_id: int, token: str) -> None:
 
 def record_login_attempt(
     session: Session, *, email: str, address: str, succeeded: bool, now: datetime
-) -> None:
-    """Record one login attempt (the e-mail as typed, normalised; the client address)."""
+) -> int:
+    """Record one login attempt (the e-mail as typed, normalised; the client address).
+
+    Returns the attempt's id, for `mark_login_succeeded`.
+    """
     require_aware(now)
-    session.add(
-        LoginAttempt(
-            at=now, email=normalise_email(email)[:320], address=address[:45], succeeded=succeeded
-        )
+    attempt = LoginAttempt(
+        at=now, email=normalise_email(email)[:320], address=address[:45], succeeded=succeeded
+    )
+    session.add(attempt)
+    session.flush()
+    return attempt.id
+
+
+def mark_login_succeeded(session: Session, attempt_id: int) -> None:
+    """Record that the attempt `attempt_id`, recorded as failed, let the user in."""
+    session.execute(
+        update(LoginAttempt)
+        .where(LoginAttempt.id == attempt_id)
+        .values(succeeded=True)
+        .execution_options(synchronize_session=False)
     )
 
 

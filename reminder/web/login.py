@@ -53,14 +53,20 @@ async def login(request: Request, form: FormData) -> Response:
     next_path = _next_path(text_field(form, "next"))
     address, now = client_address(request, state.trusted), state.clock()
     context = {"email": email, "next": next_path}
+    # The attempt is recorded, as failed, and committed before the password is checked:
+    # requests sent together each count the others, so a burst cannot slip past the
+    # limit while argon2 works. This attempt is among those counted, hence ">".
     with state.database.session() as session:
+        attempt = users.record_login_attempt(
+            session, email=email, address=address, succeeded=False, now=now
+        )
         since = now - ATTEMPT_WINDOW
         limited = (
-            users.failed_logins(session, since=since, email=email) >= MAX_FAILURES_PER_ACCOUNT
-            or users.failed_logins(session, since=since, address=address)
-            >= MAX_FAILURES_PER_ADDRESS
+            users.failed_logins(session, since=since, email=email) > MAX_FAILURES_PER_ACCOUNT
+            or users.failed_logins(session, since=since, address=address) > MAX_FAILURES_PER_ADDRESS
         )
         user = None if limited else users.user_by_email(session, email)
+        users.prune_login_attempts(session, before=now - ATTEMPT_WINDOW * 4)
     if limited:
         return render(request, "login.html", {**context, "problem": "limit"}, status_code=429)
     usable = user is not None and not user.disabled
@@ -68,9 +74,9 @@ async def login(request: Request, form: FormData) -> Response:
     good = isinstance(password, str) and await run_in_threadpool(
         accounts.verify_password, password_hash, password
     )
-    with state.database.session() as session:
-        users.record_login_attempt(session, email=email, address=address, succeeded=good, now=now)
-        users.prune_login_attempts(session, before=now - ATTEMPT_WINDOW * 4)
+    if good:
+        with state.database.session() as session:
+            users.mark_login_succeeded(session, attempt)
     if not good or user is None:
         return render(request, "login.html", {**context, "problem": "wrong"}, status_code=401)
     start_session(request, user)

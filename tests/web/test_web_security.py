@@ -11,7 +11,9 @@ import pytest
 from starlette.routing import Route
 from web.webapp import PASSWORD, Site, csrf_of, history, log_in, make_site
 
+from reminder.store import users
 from reminder.store.database import Database
+from reminder.web import accounts
 from reminder.web.app import SESSION_COOKIE, routes
 from reminder.web.guards import CONTENT_SECURITY_POLICY
 
@@ -162,6 +164,32 @@ def test_login_is_limited_per_account_with_the_same_answer_for_unknown_users(sit
     # ... until the window has passed.
     site.clock.advance(timedelta(minutes=16))
     assert attempt(client, "office@example.edu", PASSWORD) == 303
+
+
+def test_a_login_attempt_counts_before_its_password_is_checked(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Requests sent together must each see the others: an attempt recorded only after
+    # argon2 (tens of milliseconds) let a burst of guesses all pass the limit.
+    seen: list[int] = []
+    verify = accounts.verify_password
+
+    def counting(password_hash: str | None, password: str) -> bool:
+        with site.database.session(read_only=True) as session:
+            since = site.clock() - timedelta(minutes=15)
+            seen.append(users.failed_logins(session, since=since, email="office@example.edu"))
+        return verify(password_hash, password)
+
+    monkeypatch.setattr(accounts, "verify_password", counting)
+    client = site.client("192.0.2.3")
+    assert attempt(client, "office@example.edu", "nope") == 401
+    assert attempt(client, "office@example.edu", PASSWORD) == 303
+    # Each attempt was counted while its password was checked; the good one is then
+    # marked as such and no longer counts against the account.
+    assert seen == [1, 2]
+    with site.database.session(read_only=True) as session:
+        since = site.clock() - timedelta(minutes=15)
+        assert users.failed_logins(session, since=since, email="office@example.edu") == 1
 
 
 def test_login_is_limited_per_address(site: Site) -> None:
