@@ -101,25 +101,22 @@ def suggested_programmes(state: WebState) -> list[str]:
     return sorted(names | {state.config.agreements.default_programme})
 
 
-def filter_lists(request: Request) -> Markup:
+def filter_lists(state: WebState) -> Markup:
     """Return the filters' suggestions (the coordinators' countries, the programmes, the
     coordinators) as <datalist>s, rendered once per app: they depend on the config alone,
     and a portfolio with a coordinator per country offers hundreds of them."""
-    cached: Markup | None = getattr(request.app.state, "filter_lists", None)
-    if cached is None:
-        state = state_of(request)
+    if state.filter_lists is None:
         # The suggestions are codes, names and addresses: the same in every language.
         template = state.environment(state.config.mail.language).get_template("filter_lists.html")
         # The environment autoescapes: what it renders is markup already, safe to mark so.
-        cached = Markup(  # noqa: S704
+        state.filter_lists = Markup(  # noqa: S704
             template.render(
                 countries=suggested_countries(state),
                 programmes=suggested_programmes(state),
                 coordinators=state.config.coordinators,
             )
         )
-        request.app.state.filter_lists = cached
-    return cached
+    return state.filter_lists
 
 
 def listed(state: WebState, view: AgreementView, as_of: date) -> dict[str, Any]:
@@ -151,7 +148,7 @@ def list_query(request: Request, user: UserView, *, mine: bool = False) -> dict[
         "query": query,
         "as_of": as_of,
         "statuses": [s.value for s in Status],
-        "filter_lists": filter_lists(request),
+        "filter_lists": filter_lists(state),
         "mine": mine,
     }
 

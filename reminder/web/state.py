@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 from starlette.requests import Request
 
 from reminder.config.languages import SOURCE_LANGUAGE
@@ -80,6 +81,8 @@ class WebState:
     services: Services
     clock: Callable[[], datetime] = _utc_now
     environments: dict[str, Environment] = field(init=False, default_factory=dict)
+    #: The filters' suggestions, rendered on the list's first view (web.agreements).
+    filter_lists: Markup | None = field(init=False, default=None)
     trusted: Networks = field(init=False)
     router: Router = field(init=False)
 
