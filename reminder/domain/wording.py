@@ -48,6 +48,15 @@ def _territories(locale: str) -> dict[str, str]:
     return dict(Locale.parse(locale).territories)
 
 
+@functools.lru_cache(maxsize=16_384)
+def _long_date(day: date, locale: str) -> str:
+    # Babel's result, kept: it parses the locale and the CLDR pattern at every call
+    # (about 20 us), and a page of the agreements list writes 50 dates, a digest up to
+    # hundreds, mostly the same few. 16,384 entries are about 45 years of days in one
+    # language, a few megabytes at most.
+    return format_date(day, "long", locale=locale)
+
+
 @dataclass(frozen=True)
 class Wording:
     """The reader's words: `words` translates, `language` picks date and country names."""
@@ -62,7 +71,7 @@ class Wording:
 
     def long_date(self, day: date) -> str:
         """Return `day` as the reader writes it: "17 January 2022", "17 Ocak 2022"."""
-        return format_date(day, "long", locale=self.locale)
+        return _long_date(day, self.locale)
 
     def month(self, day: date, *, short: bool = False, year: bool = True) -> str:
         """Return the month of `day`: "January 2022"; short: "Jan 2022"; without the year."""
@@ -80,6 +89,16 @@ class Wording:
             "expired %(num)d day ago", "expired %(num)d days ago", -days_left
         )
         return text % {"num": -days_left}
+
+    def days_left_words(self, days_left: int, status: Status) -> str:
+        """Return what the web pages write under an agreement's date: "3 days left",
+        "expired 2 days ago", or "" when it is superseded or retired."""
+        if status in (Status.ACTIVE, Status.EXPIRING):
+            text = self.words.ngettext("%(count)s day left", "%(count)s days left", days_left)
+            return text % {"count": days_left}
+        if status is Status.EXPIRED:
+            return self.days_in_words(days_left)  # "expired 2 days ago"
+        return ""
 
     def expiry(self, days_left: int) -> str:
         """Return "expires in 7 days", "expires today" or "expired 3 days ago"."""

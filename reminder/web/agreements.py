@@ -55,11 +55,11 @@ def page_filters(state: WebState, query: dict[str, str], as_of: date) -> PageFil
     """Return the list's filters from the query string (unknown values are ignored)."""
     windows = state.config.reminders.windows
     horizon = as_of + timedelta(days=max(windows))
-    lifecycles: set[Lifecycle] | None = None
+    lifecycles: frozenset[Lifecycle] | None = None
     until_from = until_to = None
     status = query.get("status", "")
     if status in ("active", "expiring", "expired"):
-        lifecycles = {Lifecycle.ACTIVE}
+        lifecycles = frozenset({Lifecycle.ACTIVE})
         if status == "expiring":
             until_from, until_to = as_of, horizon
         elif status == "expired":
@@ -67,7 +67,7 @@ def page_filters(state: WebState, query: dict[str, str], as_of: date) -> PageFil
         else:
             until_from = horizon + timedelta(days=1)
     elif status in ("superseded", "retired"):
-        lifecycles = {Lifecycle(status)}
+        lifecycles = frozenset({Lifecycle(status)})
     routed_to = None
     coordinator = query.get("coordinator", "").strip().casefold()
     if coordinator:
@@ -139,8 +139,13 @@ def list_query(request: Request, user: UserView, *, mine: bool = False) -> dict[
     filters = page_filters(state, query, as_of)
     with state.database.session(read_only=True) as session:
         found = agreement_page(session, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    rows = [listed(state, view, as_of) for view in found.views]
+    write_row = state.row_renderer(page_language(request))
     return {
-        "rows": [listed(state, view, as_of) for view in found.views],
+        "rows": rows,
+        "rows_html": Markup("").join(
+            write_row(row["agreement"], row["status"], row["days_left"]) for row in rows
+        ),
         "total": found.total,
         "exact": found.exact,
         "page": page,

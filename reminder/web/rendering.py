@@ -34,6 +34,24 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+class _LazyCsrfToken:
+    """The session's CSRF token as a template writes it, made only when a form writes
+    it: a page without a form leaves the session alone, so a reader who signs in at
+    the proxy gets no session cookie to sign and send with every page."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+
+    def __str__(self) -> str:
+        return csrf_token(self._request)
+
+    def __html__(self) -> str:
+        # URL-safe base64 (secrets.token_urlsafe): nothing in it to escape.
+        return csrf_token(self._request)
+
+
 def render(
     request: Request,
     template: str,
@@ -50,7 +68,7 @@ def render(
     page = loaded.render(
         {
             "user": user,
-            "csrf_token": csrf_token(request),
+            "csrf_token": _LazyCsrfToken(request),
             "auth": state.config.web.auth,
             "path": request.url.path,
             **(context or {}),

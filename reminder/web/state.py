@@ -22,6 +22,7 @@ from reminder.mail.i18n import translations, wording
 from reminder.runs.context import Context
 from reminder.store.database import Database
 from reminder.web.guards import Networks, parse_networks
+from reminder.web.list_rows import RowRenderer, row_renderer
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 STATIC_DIR = Path(__file__).with_name("static")
@@ -30,8 +31,8 @@ STATIC_DIR = Path(__file__).with_name("static")
 def build_environment(language: str = SOURCE_LANGUAGE) -> Environment:
     """Return the pages' Jinja2 environment in `language`: autoescaped, strict, with
     gettext calls (`_()`, `ngettext()`, `{% trans %}`, newstyle) answered by that
-    language's catalog, and filters that write dates (`date`) and data-quality
-    warnings (`data_warning`) in it, as the digests do.
+    language's catalog, and filters that write dates (`date`), the days left
+    (`days_left`) and data-quality warnings (`data_warning`) in it, as the digests do.
 
     Raises TemplateError when the language's catalog cannot be read.
     """
@@ -40,6 +41,9 @@ def build_environment(language: str = SOURCE_LANGUAGE) -> Environment:
         autoescape=True,
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],
+        # The templates are part of the package: they change with an upgrade, which
+        # restarts the process, so no page needs to stat them to see if they changed.
+        auto_reload=False,
     )
     # As in the e-mail templates (and babel.cfg): a {% trans %} block's msgid is one line.
     environment.policies["ext.i18n.trimmed"] = True
@@ -47,6 +51,7 @@ def build_environment(language: str = SOURCE_LANGUAGE) -> Environment:
     words = wording(language)
     environment.filters["date"] = words.long_date
     environment.filters["data_warning"] = words.data_warning
+    environment.filters["days_left"] = words.days_left_words
     environment.globals["language"] = language
     environment.filters["urlencode_page"] = _with_page
     return environment
@@ -81,6 +86,8 @@ class WebState:
     services: Services
     clock: Callable[[], datetime] = _utc_now
     environments: dict[str, Environment] = field(init=False, default_factory=dict)
+    #: The list's row writers, one per language, each keeping the rows it wrote.
+    row_renderers: dict[str, RowRenderer] = field(init=False, default_factory=dict)
     #: The filters' suggestions, rendered on the list's first view (web.agreements).
     filter_lists: Markup | None = field(init=False, default=None)
     trusted: Networks = field(init=False)
@@ -96,6 +103,13 @@ class WebState:
         found = self.environments.get(language)
         if found is None:
             found = self.environments[language] = build_environment(language)
+        return found
+
+    def row_renderer(self, language: str) -> RowRenderer:
+        """Return the writer of the agreements list's rows in `language` (list_rows)."""
+        found = self.row_renderers.get(language)
+        if found is None:
+            found = self.row_renderers[language] = row_renderer(self.environment(language))
         return found
 
     def today(self) -> date:

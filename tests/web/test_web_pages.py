@@ -76,6 +76,32 @@ def test_a_long_list_is_counted_up_to_a_limit(site: Site, monkeypatch: pytest.Mo
     assert "(3)" in last and "Page 3 of 3" in last and 'rel="next"' not in last
 
 
+def test_a_kept_row_of_the_list_is_never_stale(site: Site) -> None:
+    # The list writes each row once and keeps it (web.list_rows): a row amended, or seen
+    # on a later day or in another language, must be written anew.
+    client = site.client()
+    log_in(client, "office@example.edu")
+    number = site.ids["Tbilisi State University"]
+    row = re.compile(rf'<a href="/agreements/{number}".*?</tr>', re.DOTALL)
+    first = row.search(client.get("/").text)
+    assert first is not None and "1 May 2026" in first.group() and "60 days left" in first.group()
+    token = csrf_of(client.get(f"/agreements/{number}").text)
+    amended = client.post(
+        f"/agreements/{number}/amend",
+        data={"until": "2027-05-01", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert amended.status_code == 303
+    second = row.search(client.get("/").text)
+    assert second is not None and "1 May 2027" in second.group()
+    assert "425 days left" in second.group() and "status-active" in second.group()
+    later = row.search(client.get("/?as_of=2027-05-03").text)
+    assert later is not None and "expired 2 days ago" in later.group()
+    turkish = row.search(client.get("/", headers={"Accept-Language": "tr"}).text)
+    assert turkish is not None and "1 Mayıs 2027" in turkish.group()
+    assert "425 gün kaldı" in turkish.group()
+
+
 def test_exports_go_through_every_batch(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     # Batches follow the last row read (keyset), never an OFFSET past rows read before.
     monkeypatch.setattr(exports, "EXPORT_BATCH", 1)

@@ -295,6 +295,26 @@ def test_proxy_auth_believed_only_from_trusted_proxies(db: Database, tmp_path: P
     assert site.client("192.0.2.1").get("/login").status_code == 403
 
 
+def test_a_page_without_a_form_sends_no_session_cookie(db: Database, tmp_path: Path) -> None:
+    # Behind a single sign-on proxy a reader needs no session until a page has a form:
+    # the CSRF token is made when a form writes it, and then it works.
+    site = make_site(db, tmp_path, web='auth = "proxy"\nuser_header = "X-Remote-User"')
+    header = {"X-Remote-User": "office@example.edu"}
+    client = site.client("10.0.0.1")
+    listed = client.get("/", headers=header)
+    assert listed.status_code == 200 and "set-cookie" not in listed.headers
+    number = site.ids["Tbilisi State University"]
+    page = client.get(f"/agreements/{number}", headers=header)
+    assert "reminder_session=" in page.headers["set-cookie"]
+    response = client.post(
+        f"/agreements/{number}/snooze",
+        data={"until": "2026-04-01", "csrf_token": csrf_of(page.text)},
+        headers=header,
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+
+
 def test_set_password_link_works_once(site: Site) -> None:
     from reminder.store import users
     from reminder.web import accounts
