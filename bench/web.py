@@ -5,9 +5,10 @@
   compares the largest size with the smallest: the page reads one page of rows, never
   the table, so it must cost nearly the same at 1,000,000 as at 10,000.
 - throughput: wrk (`apt-get install wrk`), 20 connections for `seconds`, against our
-  page and against `bench.web_floor` (a bare Starlette + Jinja2 app rendering the same
-  50 rows from a list in memory, under uvicorn with our settings), one after the other,
-  `repeat` times; requests per second and every error wrk counts.
+  page and against `bench.web_floor` (a bare Starlette + Jinja2 app writing the same
+  page, the same 50 rows, from a list in memory, under uvicorn with our settings; the
+  two pages are checked to be the same size), one after the other, `repeat` times;
+  requests per second and every error wrk counts.
 
 The bench signs in the way a reverse proxy with single sign-on would: `[web] auth =
 "proxy"`, 127.0.0.1 trusted, an admin named in X-Remote-User.
@@ -36,6 +37,7 @@ USER = "bench-admin@example.edu"
 USER_HEADER = "X-Remote-User"
 CONNECTIONS = 20
 PAGE_REQUESTS = 200  # per repeat: the page is a few milliseconds
+PAGE_ROWS = 50  # the rows of the list's first page, ours and the floor's
 
 
 @dataclass
@@ -73,8 +75,16 @@ def measure_web(
         if sqlite_file is None or not wrk_available():
             return figures
         floor_port = _free_port()
-        floor = [sys.executable, "-m", "bench.web_floor", str(sqlite_file), str(floor_port)]
+        floor = [
+            sys.executable,
+            "-m",
+            "bench.web_floor",
+            str(sqlite_file),
+            str(config),
+            str(floor_port),
+        ]
         with _serving(floor, floor_port):
+            _check_same_document(port, headers, floor_port)
             for _ in range(repeat):
                 figures.ours_rps.add(_throughput(port, headers, seconds, figures.errors, "ours"))
                 figures.floor_rps.add(_throughput(floor_port, {}, seconds, figures.errors, "floor"))
@@ -149,12 +159,29 @@ def _seconds_per_page(port: int, headers: dict[str, str]) -> float:
 
 
 def _get(connection: http.client.HTTPConnection, headers: dict[str, str]) -> bytes:
+    """Return the body of GET /; raise RuntimeError unless it is a page of 50 rows."""
     connection.request("GET", "/", headers=headers)
     response = connection.getresponse()
     body = response.read()
-    if response.status != 200 or b"<table" not in body:
-        raise RuntimeError(f"GET / answered {response.status}: {body[:500]!r}")
+    if response.status != 200 or body.count(b'<a href="/agreements/') != PAGE_ROWS:
+        said = f"GET / answered {response.status}, not a page of {PAGE_ROWS} rows"
+        raise RuntimeError(f"{said}: {body[:500]!r}")
     return body
+
+
+def _check_same_document(port: int, headers: dict[str, str], floor_port: int) -> None:
+    """Raise RuntimeError unless our page and the floor's are the same size within 2%:
+    the floor must write the document ours does, or the ratio compares other work."""
+    sizes = []
+    for each_port, each_headers in ((port, headers), (floor_port, {})):
+        connection = http.client.HTTPConnection("127.0.0.1", each_port, timeout=60)
+        try:
+            sizes.append(len(_get(connection, each_headers)))
+        finally:
+            connection.close()
+    ours, floor = sizes
+    if abs(ours - floor) > ours * 0.02:
+        raise RuntimeError(f"our page is {ours} bytes and the floor's {floor}: not the same page")
 
 
 _REQUESTS_PER_SECOND = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
