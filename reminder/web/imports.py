@@ -94,9 +94,10 @@ def _claim(folder: Path) -> Path | None:
     claimed = folder.with_name(folder.name + _CLAIMED)
     try:
         folder.rename(claimed)  # os.rename: atomic, and fails once folder is gone
+        os.utime(claimed)
     except FileNotFoundError:
+        # Not there, or claimed first by another request or (over a day old) a sweep.
         return None
-    os.utime(claimed)
     return claimed
 
 
@@ -114,7 +115,10 @@ def _claim_stored(state: WebState, token: str) -> Path | None:
     claimed = _claim(uploads_folder(state) / token)
     if claimed is None:
         return None
-    files = sorted(claimed.iterdir())
+    try:
+        files = sorted(claimed.iterdir())
+    except FileNotFoundError:  # swept meanwhile: it was over a day old
+        return None
     if not files:
         shutil.rmtree(claimed, ignore_errors=True)
         return None
