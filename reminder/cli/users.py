@@ -45,7 +45,6 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             email,
             name=name,
             role=Role(args.role),
-            calendar_token=accounts.new_token(),
             set_password_digest=accounts.token_digest(token),
             set_password_expires=accounts.set_password_expiry(now),
             now=now,

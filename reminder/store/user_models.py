@@ -40,8 +40,10 @@ class WebUser(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     session_generation: Mapped[int] = mapped_column(Integer, default=0)
-    # The private calendar feed's token (as given in the URL: it is looked up by value).
-    calendar_token: Mapped[str] = mapped_column(String(64), unique=True)
+    # SHA-256 of the private calendar feed's token, the way set_password_digest is kept:
+    # a leaked database or backup gives no one the feed URLs. None until the user makes
+    # a feed address on the calendar page.
+    calendar_token_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
     # SHA-256 of the one-time set-password token: a leaked database lets no one in.
     set_password_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
     set_password_expires: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -28,7 +28,8 @@ class UserView:
     disabled: bool
     password_hash: str | None
     session_generation: int
-    calendar_token: str
+    # Whether the user has a calendar feed address (only its digest is kept).
+    has_calendar_feed: bool = False
     # The language of the user's pages (a catalog's); None: the browser's, else the office's.
     language: str | None = None
 
@@ -47,7 +48,7 @@ def _view(user: WebUser | Row[Any]) -> UserView:
         disabled=user.disabled,
         password_hash=user.password_hash,
         session_generation=user.session_generation,
-        calendar_token=user.calendar_token,
+        has_calendar_feed=user.calendar_token_digest is not None,
         language=user.language,
     )
 
@@ -63,14 +64,14 @@ def add_user(
     *,
     name: str,
     role: Role,
-    calendar_token: str,
     set_password_digest: str,
     set_password_expires: datetime,
     now: datetime,
     language: str | None = None,
 ) -> UserView:
     """Add a user with no password yet, only a one-time set-password token, whose pages
-    are in `language` (None: the browser's, else the office's).
+    are in `language` (None: the browser's, else the office's). The user has no calendar
+    feed until they make one on the calendar page.
 
     Raises InputError when a user with that e-mail exists.
     """
@@ -85,7 +86,7 @@ def add_user(
         password_hash=None,
         disabled=False,
         session_generation=0,
-        calendar_token=calendar_token,
+        calendar_token_digest=None,
         set_password_digest=set_password_digest,
         set_password_expires=set_password_expires,
         created_at=now,
@@ -126,10 +127,10 @@ def user_by_id(session: Session, user_id: int) -> UserView | None:
     return _one_user(session, WebUser.id == user_id)
 
 
-def user_by_calendar_token(session: Session, token: str) -> UserView | None:
-    """Return the enabled user whose calendar feed `token` opens, or None."""
+def user_by_calendar_digest(session: Session, digest: str) -> UserView | None:
+    """Return the enabled user whose calendar feed token has `digest`, or None."""
     user = session.scalar(
-        select(WebUser).where(WebUser.calendar_token == token, WebUser.disabled.is_(False))
+        select(WebUser).where(WebUser.calendar_token_digest == digest, WebUser.disabled.is_(False))
     )
     return None if user is None else _view(user)
 
@@ -202,12 +203,13 @@ def end_sessions(session: Session, user_id: int) -> None:
     )
 
 
-def reset_calendar_token(session: Session, user_id: int, token: str) -> None:
-    """Replace a user's calendar token: the old feed URL stops working."""
+def reset_calendar_token(session: Session, user_id: int, digest: str) -> None:
+    """Give a user the calendar token whose digest is `digest`: the old feed URL, if
+    any, stops working."""
     session.execute(
         update(WebUser)
         .where(WebUser.id == user_id)
-        .values(calendar_token=token)
+        .values(calendar_token_digest=digest)
         .execution_options(synchronize_session=False)
     )
 

@@ -1,15 +1,30 @@
 """The import page: upload a table, read the dry-run report, then confirm or cancel.
 
 The same code path as `reminder import` (importing.pipeline). Between the two steps
-the uploaded file waits in the state directory (web-imports/TOKEN/NAME, private to the
-service user), not in a process's memory: the confirm may reach another web process.
+the uploaded file waits in the state directory (web-imports/TOKEN/NAME, web-imports
+mode 0700, private to the service user), not in a process's memory: the confirm may
+reach another web process.
+
+Confirm and cancel first claim the waiting folder by renaming it to TOKEN.claimed
+(rename is atomic on one filesystem, and a second rename of TOKEN fails): of two
+confirms (a double click, two tabs, two web processes) only one imports, and the
+other finds nothing.
+
+An upload whose dry run was shown but never confirmed or cancelled is removed at a
+later upload once it is a day old (ABANDONED_AFTER). A dry-run report is read and
+decided on in minutes; a day still lets someone come back to a tab left open over
+lunch or overnight, while the copies of partner data (up to max_upload_megabytes each)
+do not pile up for ever. A confirm after that finds nothing and says so; the table is
+still where it was uploaded from.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +42,63 @@ from reminder.web.state import WebState, state_of
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 _SUFFIXES = (".tsv", ".csv", ".txt", ".xlsx")
+# A token has no dot, so a claimed folder's name is never a token.
+_CLAIMED = ".claimed"
+
+#: How old a waiting upload (claimed or not) must be before an upload sweeps it away.
+ABANDONED_AFTER = timedelta(days=1)
 
 
 def uploads_folder(state: WebState) -> Path:
     """Return the folder uploaded tables wait in."""
     return state.config.state_dir / "web-imports"
+
+
+def _private_uploads_folder(state: WebState) -> Path:
+    """Return the uploads folder, made if missing; made or not, its mode is 0700.
+
+    mkdir's mode is masked by the umask and applies to the last folder only; chmod also
+    tightens a folder an older version made with the umask's mode.
+    """
+    folder = uploads_folder(state)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    return folder
+
+
+def sweep_abandoned(folder: Path, *, now: datetime) -> list[str]:
+    """Remove the waiting uploads in `folder` last changed ABANDONED_AFTER before `now`.
+
+    Each is claimed first, as a confirm claims it, so a confirm at the same moment
+    either wins and imports or finds nothing. Returns the names removed.
+    """
+    cutoff = (now - ABANDONED_AFTER).timestamp()
+    removed: list[str] = []
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        try:
+            if entry.stat().st_mtime >= cutoff:
+                continue
+            claimed = entry if entry.name.endswith(_CLAIMED) else _claim(entry)
+        except OSError:
+            continue  # gone meanwhile: another process claimed or swept it
+        if claimed is not None:
+            shutil.rmtree(claimed, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
+
+
+def _claim(folder: Path) -> Path | None:
+    """Return the claimed name of the waiting `folder`, or None when another request
+    claimed it first (or it never existed). Its time is set to now, so that the
+    sweep leaves an import under way alone."""
+    claimed = folder.with_name(folder.name + _CLAIMED)
+    try:
+        folder.rename(claimed)  # os.rename: atomic, and fails once folder is gone
+        os.utime(claimed)
+    except FileNotFoundError:
+        # Not there, or claimed first by another request or (over a day old) a sweep.
+        return None
+    return claimed
 
 
 def _safe_name(name: str) -> str:
@@ -40,13 +107,22 @@ def _safe_name(name: str) -> str:
     return cleaned[:120]
 
 
-def _stored(state: WebState, token: str) -> Path | None:
-    """Return the uploaded file waiting under `token`, or None."""
+def _claim_stored(state: WebState, token: str) -> Path | None:
+    """Claim the upload waiting under `token`; return its file, or None when there is
+    none (an unknown or malformed token, or another request claimed it first)."""
     if not _TOKEN.match(token):
         return None
-    folder = uploads_folder(state) / token
-    files = sorted(folder.iterdir()) if folder.is_dir() else []
-    return files[0] if files else None
+    claimed = _claim(uploads_folder(state) / token)
+    if claimed is None:
+        return None
+    try:
+        files = sorted(claimed.iterdir())
+    except FileNotFoundError:  # swept meanwhile: it was over a day old
+        return None
+    if not files:
+        shutil.rmtree(claimed, ignore_errors=True)
+        return None
+    return files[0]
 
 
 def _run(state: WebState, path: Path, *, dry_run: bool, actor: str) -> IngestReport:
@@ -106,9 +182,11 @@ async def upload(request: Request, form: FormData) -> Response:
             {"report": None, "token": None, "problem": "kind"},
             status_code=400,
         )
+    uploads = _private_uploads_folder(state)
+    await run_in_threadpool(sweep_abandoned, uploads, now=state.clock())
     token = secrets.token_urlsafe(24)
-    folder = uploads_folder(state) / token
-    folder.mkdir(mode=0o700, parents=True)
+    folder = uploads / token
+    folder.mkdir(mode=0o700)
     path = folder / name
     with path.open("xb") as file:
         shutil.copyfileobj(table.file, file)
@@ -124,11 +202,13 @@ async def upload(request: Request, form: FormData) -> Response:
 
 
 async def confirm(request: Request, form: FormData) -> Response:
-    """POST /import/confirm: import the waiting file, as `reminder import --skip-invalid`."""
+    """POST /import/confirm: import the waiting file, as `reminder import --skip-invalid`;
+    the page "missing" (404) when no file waits under the token, or another confirm or
+    cancel claimed it first."""
     state = state_of(request)
     user: UserView = request.scope["reminder.user"]
     token = text_field(form, "token")
-    path = _stored(state, token)
+    path = _claim_stored(state, token)
     if path is None:
         return render(request, "error.html", {"error": "missing"}, status_code=404)
     try:
@@ -145,8 +225,8 @@ async def confirm(request: Request, form: FormData) -> Response:
 
 
 async def cancel(request: Request, form: FormData) -> Response:
-    """POST /import/cancel: forget the waiting file."""
-    path = _stored(state_of(request), text_field(form, "token"))
+    """POST /import/cancel: forget the waiting file (unless a confirm claimed it first)."""
+    path = _claim_stored(state_of(request), text_field(form, "token"))
     if path is not None:
         shutil.rmtree(path.parent, ignore_errors=True)
     return RedirectResponse("/import", status_code=303)

@@ -97,28 +97,30 @@ async def status_page(request: Request) -> Response:
     return render(request, "status.html", context)
 
 
-def feed_url(state: WebState, user: UserView) -> str:
-    """Return the private address of `user`'s calendar feed."""
-    return f"{state.config.web.base_url}/calendar/{user.calendar_token}.ics"
+def feed_url(state: WebState, token: str) -> str:
+    """Return the private address of the calendar feed that `token` opens."""
+    return f"{state.config.web.base_url}/calendar/{token}.ics"
 
 
 async def calendar_page(request: Request) -> Response:
-    """GET /calendar: the user's private feed address, and a form to change it."""
-    user: UserView = request.scope["reminder.user"]
-    context = {
-        "feed": feed_url(state_of(request), user),
-        "reset": request.query_params.get("reset"),
-    }
-    return render(request, "calendar.html", context)
+    """GET /calendar: whether the user has a feed address, and a form to make a new one.
+    The address itself is not shown: the database keeps only its token's digest."""
+    return render(request, "calendar.html", {"feed": None, "replaced": False})
 
 
 async def calendar_reset(request: Request, form: FormData) -> Response:
-    """POST /calendar/reset: a new token; the old address stops working."""
+    """POST /calendar/reset: a new token; the old address stops working. The new
+    address is shown in this response only (nothing can show it again), which no cache
+    may keep."""
     state = state_of(request)
     user: UserView = request.scope["reminder.user"]
+    token = accounts.new_token()
     with state.database.session() as session:
-        users.reset_calendar_token(session, user.id, accounts.new_token())
-    return RedirectResponse("/calendar?reset=1", status_code=303)
+        users.reset_calendar_token(session, user.id, accounts.token_digest(token))
+    context = {"feed": feed_url(state, token), "replaced": user.has_calendar_feed}
+    response = render(request, "calendar.html", context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def calendar_feed(request: Request) -> Response:
@@ -132,7 +134,7 @@ async def calendar_feed(request: Request) -> Response:
 
 def _calendar(state: WebState, token: str) -> Response:
     with state.database.session(read_only=True) as session:
-        user = users.user_by_calendar_token(session, token)
+        user = users.user_by_calendar_digest(session, accounts.token_digest(token))
         if user is None:
             return Response("no such calendar\n", status_code=404, media_type="text/plain")
         views = list(store.iter_agreement_views(session, lifecycles={Lifecycle.ACTIVE}))

@@ -225,7 +225,10 @@ def test_office_renews_imports_and_a_coordinator_cannot_renew_anothers(
         camera.shoot(page, "mail")
         page.goto(f"{base}/status")
         camera.shoot(page, "status")
+        # The feed address is shown once, right after it is made.
         page.goto(f"{base}/calendar")
+        page.click("form[action='/calendar/reset'] button")
+        expect(page.locator("input.feed")).to_have_value(re.compile(r".*/calendar/.+\.ics$"))
         camera.shoot(page, "calendar")
 
         # Import the sample table: dry run first, then confirm.

@@ -11,15 +11,18 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from factories import agreement_input
+from sqlalchemy import select
+from web.webapp import make_site
 
 from reminder.config.redact import MASK
 from reminder.domain.records import AgreementInput
 from reminder.errors import StoreError
-from reminder.store import apply_import, count_agreements
+from reminder.store import apply_import, count_agreements, users
 from reminder.store.database import (
     SQLITE_BUSY_TIMEOUT_MS,
     Database,
@@ -28,8 +31,10 @@ from reminder.store.database import (
     open_database,
     sqlite_file,
 )
-from reminder.store.models import Base
+from reminder.store.models import Base, UTCDateTime
 from reminder.store.revisions import head_revision, known_revisions
+from reminder.store.user_models import WebUser
+from reminder.web import accounts
 
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -105,6 +110,70 @@ def test_empty_database_upgrades_to_head_and_downgrades_to_base(database_url: st
         # Down and up again: the downgrade left nothing behind that the upgrade trips on.
         database.upgrade()
         assert schema_differences(database) == []
+
+
+# web_users as revision 0006 left it: only the columns these tests write or read.
+WEB_USERS_0006 = sa.table(
+    "web_users",
+    sa.column("id", sa.Integer()),
+    sa.column("email", sa.String()),
+    sa.column("name", sa.String()),
+    sa.column("role", sa.String()),
+    sa.column("disabled", sa.Boolean()),
+    sa.column("session_generation", sa.Integer()),
+    sa.column("calendar_token", sa.String()),
+    sa.column("created_at", UTCDateTime()),
+)
+
+
+def test_calendar_tokens_from_before_0007_still_open_their_feeds(
+    database_url: str, tmp_path: Path
+) -> None:
+    tokens = {"office@example.org": accounts.new_token(), "other@example.org": accounts.new_token()}
+    with open_database(database_url, migrate=False) as database:
+        database.upgrade("0006")
+        with database.session() as session:
+            for email, token in tokens.items():
+                session.execute(
+                    WEB_USERS_0006.insert().values(
+                        email=email,
+                        name=email,
+                        role="admin",
+                        disabled=False,
+                        session_generation=0,
+                        calendar_token=token,
+                        created_at=NOW,
+                    )
+                )
+
+        database.upgrade()
+
+        with database.session(read_only=True) as session:
+            stored = session.execute(select(WebUser.__table__)).all()
+            for email, token in tokens.items():
+                user = users.user_by_calendar_digest(session, accounts.token_digest(token))
+                assert user is not None and user.email == email and user.has_calendar_feed
+        # Only the digests are left: no column of any row holds a token.
+        assert not any(
+            token in str(value) for row in stored for value in row for token in tokens.values()
+        )
+        # The feed URL a calendar program subscribed to before the upgrade still works.
+        site = make_site(database, tmp_path)
+        feed = site.client().get(f"/calendar/{tokens['office@example.org']}.ics")
+        assert feed.status_code == 200
+        assert "Tbilisi State University" in feed.text
+
+        # Digests cannot be reversed: the downgrade gives every user a new random token.
+        database.downgrade("0006")
+        with database.session(read_only=True) as session:
+            after = dict(
+                session.execute(
+                    sa.select(WEB_USERS_0006.c.email, WEB_USERS_0006.c.calendar_token)
+                ).all()
+            )
+        assert len(after) == 6  # make_site's four users and the two above
+        assert all(after.values()) and len(set(after.values())) == len(after)
+        assert not set(after.values()) & set(tokens.values())
 
 
 def test_default_upgrades_sqlite_and_refuses_an_outdated_server(database_url: str) -> None:

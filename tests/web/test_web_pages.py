@@ -13,14 +13,17 @@ import pytest
 from e2e.clirun import SAMPLE
 from factories import agreement_input
 from openpyxl import load_workbook
+from sqlalchemy import select
+from starlette.testclient import TestClient
 from web.webapp import Site, csrf_of, history, log_in, make_site
 
 from reminder import store
 from reminder.store import agreement_pages as store_pages
 from reminder.store import apply_import
 from reminder.store.database import Database
+from reminder.store.user_models import WebUser
+from reminder.web import accounts, exports
 from reminder.web import agreements as agreement_pages
-from reminder.web import exports
 
 
 @pytest.fixture
@@ -335,19 +338,63 @@ def test_status_page(site: Site) -> None:
     assert "reminders" in page and "0 8 * * *" in page
 
 
-def test_calendar_feed_and_reset(site: Site) -> None:
+FEED = re.compile(r'value="http://127\.0\.0\.1:8080(/calendar/([^"]+)\.ics)"')
+
+
+def make_feed(client: TestClient) -> tuple[str, str]:
+    """Make a new feed address on the calendar page; return its path and the page."""
+    page = client.get("/calendar").text
+    made = client.post("/calendar/reset", data={"csrf_token": csrf_of(page)})
+    assert made.status_code == 200
+    assert made.headers["cache-control"] == "no-store"  # the page holds the secret
+    assert "shown only now" in made.text
+    feed = FEED.search(made.text)
+    assert feed is not None
+    return feed.group(1), made.text
+
+
+def test_calendar_feed_is_shown_once_and_works(site: Site) -> None:
     client = site.client()
     log_in(client, "ayse@example.edu")
-    page = client.get("/calendar").text
-    feed = re.search(r'value="(http://127\.0\.0\.1:8080/calendar/[^"]+\.ics)"', page)
-    assert feed is not None
-    path = feed.group(1).removeprefix("http://127.0.0.1:8080")
+    first = client.get("/calendar").text
+    assert "You have no calendar address yet." in first and ".ics" not in first
+    path, made = make_feed(client)
+    assert "the old one no longer works" not in made  # there was no old one
     calendar = site.client().get(path)  # no login: the token is the key
+    assert calendar.status_code == 200
     assert calendar.headers["content-type"].startswith("text/calendar")
     assert "Tbilisi State University" in calendar.text
     assert "Lahore University" not in calendar.text  # routed to Mehmet
-    client.post("/calendar/reset", data={"csrf_token": csrf_of(page)})
-    assert site.client().get(path).status_code == 404
+    # Shown once: the page no longer has it, and says how to get a new one.
+    again = client.get("/calendar").text
+    assert path not in again and ".ics" not in again
+    assert "If you no longer have it, make a new one" in again
+
+
+def test_the_database_keeps_no_calendar_token(site: Site) -> None:
+    client = site.client()
+    log_in(client, "ayse@example.edu")
+    path, _ = make_feed(client)
+    token = path.removeprefix("/calendar/").removesuffix(".ics")
+    with site.database.session(read_only=True) as session:
+        table = WebUser.__table__
+        row = session.execute(select(table).where(table.c.email == "ayse@example.edu")).one()
+    stored = [str(value) for value in row]
+    assert not any(token in value for value in stored), stored
+    assert row.calendar_token_digest == accounts.token_digest(token)
+
+
+def test_calendar_reset_ends_the_old_address(site: Site) -> None:
+    client = site.client()
+    log_in(client, "ayse@example.edu")
+    old, _ = make_feed(client)
+    new, made = make_feed(client)
+    assert new != old
+    assert "A new address was made: the old one no longer works." in made
+    assert site.client().get(old).status_code == 404
+    assert site.client().get(new).status_code == 200
+    # A token that is not the user's, or no token at all, opens nothing either.
+    assert site.client().get("/calendar/x.ics").status_code == 404
 
 
 def test_my_agreements(site: Site) -> None:

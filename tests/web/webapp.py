@@ -88,7 +88,6 @@ class Site:
                 email,
                 name=name,
                 role=role,
-                calendar_token=accounts.new_token(),
                 set_password_digest=accounts.token_digest(accounts.new_token()),
                 set_password_expires=self.clock() + timedelta(hours=1),
                 now=self.clock(),
