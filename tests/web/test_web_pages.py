@@ -198,7 +198,7 @@ def test_errors_are_shown_beside_the_field(site: Site) -> None:
         f"/agreements/{number}/retire", data={"reason": " ", "csrf_token": token}
     )
     assert response.status_code == 400
-    assert "must say why" in response.text
+    assert "say why the agreement is not renewed" in response.text
     assert "Traceback" not in response.text
 
 
