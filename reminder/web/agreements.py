@@ -20,7 +20,7 @@ from reminder.domain.records import AgreementView, Lifecycle
 from reminder.domain.renewal_rules import MAX_TERM_YEARS, Refusal, RefusedChange, renewal_until
 from reminder.domain.windows import Status, status_of
 from reminder.errors import InputError
-from reminder.store.agreement_pages import PageFilters, RoutedTo, agreement_page
+from reminder.store.agreement_pages import PageFilters, RoutedTo, RoutingRule, agreement_page
 from reminder.store.user_models import Role
 from reminder.store.users import UserView
 from reminder.web.action_problems import FieldProblem, field_problem, page_message, refused
@@ -68,15 +68,8 @@ def page_filters(state: WebState, query: dict[str, str], as_of: date) -> PageFil
             until_from = horizon + timedelta(days=1)
     elif status in ("superseded", "retired"):
         lifecycles = {Lifecycle(status)}
-    routed_to = None
     coordinator = query.get("coordinator", "").strip().casefold()
-    if coordinator:
-        configured = [c for c in state.config.coordinators if c.email.casefold() == coordinator]
-        routed_to = (
-            RoutedTo(coordinator, configured[0].countries, configured[0].programmes)
-            if configured
-            else RoutedTo(coordinator, ("-",), ("-",))  # only the agreements naming them
-        )
+    routed_to = routed_to_person(state, coordinator) if coordinator else None
     return PageFilters(
         lifecycles=lifecycles,
         until_from=until_from,
@@ -85,6 +78,21 @@ def page_filters(state: WebState, query: dict[str, str], as_of: date) -> PageFil
         programme=query.get("programme") or None,
         search=query.get("q", "").strip() or None,
         routed_to=routed_to,
+    )
+
+
+def routed_to_person(state: WebState, email: str) -> RoutedTo:
+    """Return what routes agreements to `email` (casefolded), as the reminder run's
+    Router does: every [[coordinators]] entry of theirs, and the agreements no entry
+    matches when they are [reminders] default_recipient."""
+    coordinators = state.config.coordinators
+    own = [c for c in coordinators if c.email.casefold() == email]
+    default = state.config.reminders.default_recipient
+    everyone = tuple(RoutingRule(tuple(c.countries), tuple(c.programmes)) for c in coordinators)
+    return RoutedTo(
+        email,
+        tuple(RoutingRule(tuple(c.countries), tuple(c.programmes)) for c in own),
+        everyone if default is not None and default.casefold() == email else None,
     )
 
 
