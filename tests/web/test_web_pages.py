@@ -306,7 +306,7 @@ def test_status_page(site: Site) -> None:
     log_in(client, "viewer@example.edu")
     page = client.get("/status").text
     assert "No `reminder serve` is running." in page
-    assert "reminders" in page and "0 8 * * *" in page
+    assert "Reminders" in page and "0 8 * * *" in page
 
 
 def test_calendar_feed_and_reset(site: Site) -> None:
