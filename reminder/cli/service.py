@@ -260,8 +260,8 @@ def web_services(config: Config, database: Database, context: Context) -> Servic
 
     return Services(
         context=lambda: context,
-        status=lambda: status_report(config, database, _now()),
-        health=lambda: health_line(config, database, _now()),
+        status=lambda now: status_report(config, database, now),
+        health=lambda now: health_line(config, database, now),
     )
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, tzinfo
 from gettext import NullTranslations
 from typing import Protocol
 
 from babel import Locale
-from babel.dates import format_date
+from babel.dates import format_date, format_time
 
 from reminder.domain import data_warnings
 from reminder.domain.dates import format_partial
@@ -72,6 +72,13 @@ class Wording:
     def long_date(self, day: date) -> str:
         """Return `day` as the reader writes it: "17 January 2022", "17 Ocak 2022"."""
         return _long_date(day, self.locale)
+
+    def moment(self, when: datetime, zone: tzinfo) -> str:
+        """Return `when` in `zone` as the reader writes it: "2 March 2026 09:00",
+        "2 Mart 2026 09:00"."""
+        local = when.astimezone(zone)
+        time = format_time(local, "short", locale=self.locale)
+        return f"{self.long_date(local.date())} {time}"
 
     def month(self, day: date, *, short: bool = False, year: bool = True) -> str:
         """Return the month of `day`: "January 2022"; short: "Jan 2022"; without the year."""

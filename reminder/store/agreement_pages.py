@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from reminder.domain.records import AgreementView, Lifecycle
@@ -19,20 +19,31 @@ from reminder.store.views import _COLUMNS, _view
 
 
 @dataclass(frozen=True)
-class RoutedTo:
-    """The routing rule of one coordinator: their address, countries and programmes
-    ("*" for all), as [[coordinators]] gives them."""
+class RoutingRule:
+    """One [[coordinators]] entry's countries and programmes ("*" for all)."""
 
-    email: str
     countries: tuple[str, ...] = ("*",)
     programmes: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True)
+class RoutedTo:
+    """The agreements routed to one person, as reminder.domain.reminder_digest.Router
+    routes them: those naming `email` as their coordinator; of those naming none, the
+    ones any of `rules` (the person's [[coordinators]] entries) matches; and, when
+    `unmatched_by` is given (the person is the default recipient), the ones no rule in
+    it (every coordinator's entries) matches."""
+
+    email: str
+    rules: tuple[RoutingRule, ...] = ()
+    unmatched_by: tuple[RoutingRule, ...] | None = None
 
 
 @dataclass(frozen=True)
 class PageFilters:
     """What the list shows: lifecycles and an inclusive end-date range (from the status
     filter), a country code, a programme, a search in partner names, a coordinator.
-    Hashable: the statements built from it are kept (_statements)."""
+    Hashable: the statements built from it are kept (_page_statements)."""
 
     lifecycles: frozenset[Lifecycle] | None = None
     until_from: date | None = None
@@ -43,16 +54,31 @@ class PageFilters:
     routed_to: RoutedTo | None = None
 
 
-def _routed(rule: RoutedTo) -> ColumnElement[bool]:
-    # The agreement's own coordinator wins; else the configured countries and programmes.
-    by_rule: list[ColumnElement[bool]] = [Agreement.coordinator_email.is_(None)]
+def _matches(rule: RoutingRule) -> ColumnElement[bool]:
+    # Never NULL (an agreement without a country code matches no country list), so that
+    # the default recipient's NOT(...) keeps the agreements no rule matches.
+    conditions: list[ColumnElement[bool]] = [true()]
     if "*" not in rule.countries:
-        by_rule.append(Agreement.country_code.in_([code.upper() for code in rule.countries]))
+        conditions += [
+            Agreement.country_code.is_not(None),
+            Agreement.country_code.in_([code.upper() for code in rule.countries]),
+        ]
     if "*" not in rule.programmes:
-        by_rule.append(
+        conditions.append(
             func.lower(Agreement.programme).in_([name.lower() for name in rule.programmes])
         )
-    return or_(func.lower(Agreement.coordinator_email) == rule.email.lower(), and_(*by_rule))
+    return and_(*conditions)
+
+
+def _routed(routed: RoutedTo) -> ColumnElement[bool]:
+    # The agreement's own coordinator wins; else the configured countries and programmes.
+    by_rules = [_matches(rule) for rule in routed.rules]
+    if routed.unmatched_by is not None:
+        by_rules.append(not_(or_(false(), *(_matches(r) for r in routed.unmatched_by))))
+    return or_(
+        func.lower(Agreement.coordinator_email) == routed.email.lower(),
+        and_(Agreement.coordinator_email.is_(None), or_(false(), *by_rules)),
+    )
 
 
 def _conditions(filters: PageFilters) -> list[ColumnElement[bool]]:

@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session
 from reminder.domain.records import CountryMatch, Lifecycle, Precision, UntilSource
 from reminder.domain.renewal_rules import (
     Member,
+    Refusal,
+    RefusedChange,
     check_amendment,
     check_reinstate,
     check_renewal,
     check_retire,
     check_snooze,
 )
-from reminder.errors import InputError
 from reminder.store.agreements import resupersede
 from reminder.store.models import Agreement, AgreementEvent, EventAction
 
@@ -82,7 +83,7 @@ def renew_agreement(
     import of a table that lists it later (same partner, programme and conclusion
     date) finds it instead of adding a second one.
 
-    Returns the Renewal. Raises InputError for an unknown id or a renewal the rules of
+    Returns the Renewal. Raises RefusedChange for an unknown id or a renewal the rules of
     reminder.domain.renewal_rules.check_renewal refuse.
     """
     renewed = _locked(session, agreement_id)
@@ -120,9 +121,11 @@ def renew_agreement(
     except IntegrityError:
         # An import added the same agreement between our check and our insert.
         session.rollback()
-        raise InputError(
+        raise RefusedChange(
             f"an agreement of this partner and programme concluded on "
-            f"{concluded.isoformat()} was recorded meanwhile: see `reminder agreements`"
+            f"{concluded.isoformat()} was recorded meanwhile: see `reminder agreements`",
+            Refusal.RECORDED_MEANWHILE,
+            concluded=concluded,
         ) from None
     _record(
         session,
@@ -148,7 +151,7 @@ def amend_agreement(
     afresh for the new date. A date equal to the stored one changes nothing and
     records no event.
 
-    Returns the Amendment. Raises InputError for an unknown id or an amendment that
+    Returns the Amendment. Raises RefusedChange for an unknown id or an amendment that
     reminder.domain.renewal_rules.check_amendment refuses.
     """
     agreement = _locked(session, agreement_id)
@@ -181,11 +184,11 @@ def retire_agreement(
     """Mark agreement `agreement_id` as not to be renewed: it gets no more reminders.
 
     Imports keep the lifecycle; older agreements stay superseded by it.
-    Raises InputError for an unknown id, an empty reason or an agreement retired already.
+    Raises RefusedChange for an unknown id, an empty reason or an agreement retired already.
     """
     reason = " ".join(reason.split())
     if not reason:
-        raise InputError("--reason must say why the agreement is not renewed")
+        raise RefusedChange("--reason must say why the agreement is not renewed", Refusal.NO_REASON)
     agreement = _locked(session, agreement_id)
     check_retire(member_of(agreement))
     previous = Lifecycle(agreement.lifecycle)
@@ -211,7 +214,7 @@ def reinstate_agreement(
     When a newer agreement of the same partner and programme exists, supersession
     makes the reinstated one superseded by it.
 
-    Returns where the agreement stands. Raises InputError for an unknown id or an
+    Returns where the agreement stands. Raises RefusedChange for an unknown id or an
     agreement that is not retired.
     """
     agreement = _locked(session, agreement_id)
@@ -249,7 +252,7 @@ def snooze_agreement(
     (reminder.domain.windows.decide). Setting the same date again, or clearing an agreement
     that is not snoozed, changes nothing and records no event.
 
-    Returns the snooze date it had before. Raises InputError for an unknown id or a
+    Returns the snooze date it had before. Raises RefusedChange for an unknown id or a
     snooze reminder.domain.renewal_rules.check_snooze refuses.
     """
     agreement = _locked(session, agreement_id)
@@ -274,11 +277,13 @@ def snooze_agreement(
 def _locked(session: Session, agreement_id: int) -> Agreement:
     """Return agreement `agreement_id`, locked for this transaction.
 
-    Raises InputError when there is none.
+    Raises RefusedChange when there is none.
     """
     agreement = session.get(Agreement, agreement_id, with_for_update=True)
     if agreement is None:
-        raise InputError(f"no agreement #{agreement_id}: see `reminder agreements`")
+        raise RefusedChange(
+            f"no agreement #{agreement_id}: see `reminder agreements`", Refusal.UNKNOWN_AGREEMENT
+        )
     return agreement
 
 

@@ -17,13 +17,13 @@ from reminder import store
 from reminder.domain.data_warnings import N_
 from reminder.domain.dates import day_out_of_range, days_left
 from reminder.domain.records import AgreementView, Lifecycle
-from reminder.domain.renewal_rules import renewal_until
+from reminder.domain.renewal_rules import MAX_TERM_YEARS, Refusal, RefusedChange, renewal_until
 from reminder.domain.windows import Status, status_of
 from reminder.errors import InputError
-from reminder.mail.i18n import translations
-from reminder.store.agreement_pages import PageFilters, RoutedTo, agreement_page
+from reminder.store.agreement_pages import PageFilters, RoutedTo, RoutingRule, agreement_page
 from reminder.store.user_models import Role
 from reminder.store.users import UserView
+from reminder.web.action_problems import FieldProblem, field_problem, page_message, refused
 from reminder.web.rendering import page_language, render
 from reminder.web.sessions import small_number, text_field
 from reminder.web.state import WebState, state_of
@@ -68,15 +68,8 @@ def page_filters(state: WebState, query: dict[str, str], as_of: date) -> PageFil
             until_from = horizon + timedelta(days=1)
     elif status in ("superseded", "retired"):
         lifecycles = frozenset({Lifecycle(status)})
-    routed_to = None
     coordinator = query.get("coordinator", "").strip().casefold()
-    if coordinator:
-        configured = [c for c in state.config.coordinators if c.email.casefold() == coordinator]
-        routed_to = (
-            RoutedTo(coordinator, configured[0].countries, configured[0].programmes)
-            if configured
-            else RoutedTo(coordinator, ("-",), ("-",))  # only the agreements naming them
-        )
+    routed_to = routed_to_person(state, coordinator) if coordinator else None
     return PageFilters(
         lifecycles=lifecycles,
         until_from=until_from,
@@ -85,6 +78,21 @@ def page_filters(state: WebState, query: dict[str, str], as_of: date) -> PageFil
         programme=query.get("programme") or None,
         search=query.get("q", "").strip() or None,
         routed_to=routed_to,
+    )
+
+
+def routed_to_person(state: WebState, email: str) -> RoutedTo:
+    """Return what routes agreements to `email` (casefolded), as the reminder run's
+    Router does: every [[coordinators]] entry of theirs, and the agreements no entry
+    matches when they are [reminders] default_recipient."""
+    coordinators = state.config.coordinators
+    own = [c for c in coordinators if c.email.casefold() == email]
+    default = state.config.reminders.default_recipient
+    everyone = tuple(RoutingRule(tuple(c.countries), tuple(c.programmes)) for c in coordinators)
+    return RoutedTo(
+        email,
+        tuple(RoutingRule(tuple(c.countries), tuple(c.programmes)) for c in own),
+        everyone if default is not None and default.casefold() == email else None,
     )
 
 
@@ -208,12 +216,16 @@ def _renew(state: WebState, number: int, form: FormData, actor: str) -> str:
     until_text, years_text = text_field(form, "until"), text_field(form, "years")
     until = parse_day(until_text) if until_text else None
     if concluded is None:
-        raise _FieldError("concluded", N_("give the day the renewal was signed (YYYY-MM-DD)"))
+        raise FieldProblem("concluded", N_("give the day the renewal was signed (YYYY-MM-DD)"))
     if until_text and until is None:
-        raise _FieldError("until", N_("not a date (use YYYY-MM-DD)"))
+        raise FieldProblem("until", N_("not a date (use YYYY-MM-DD)"))
     years = small_number(years_text) if years_text else None
     if years_text and years is None:
-        raise _FieldError("years", N_("not a whole number of years"))
+        raise FieldProblem("years", N_("not a whole number of years"))
+    if until is not None and years is not None:
+        raise refused(Refusal.UNTIL_AND_YEARS)
+    if years is not None and not 1 <= years <= MAX_TERM_YEARS:
+        raise refused(Refusal.YEARS_OUT_OF_RANGE, most=MAX_TERM_YEARS)
     effective_until, source = renewal_until(
         concluded,
         until=until,
@@ -236,7 +248,7 @@ def _renew(state: WebState, number: int, form: FormData, actor: str) -> str:
 def _amend(state: WebState, number: int, form: FormData, actor: str) -> str:
     until = parse_day(text_field(form, "until"))
     if until is None:
-        raise _FieldError("until", N_("give the new effective-until date (YYYY-MM-DD)"))
+        raise FieldProblem("until", N_("give the new effective-until date (YYYY-MM-DD)"))
     with state.database.session() as session:
         store.amend_agreement(
             session, number, effective_until=until, now=state.clock(), actor=actor
@@ -245,6 +257,8 @@ def _amend(state: WebState, number: int, form: FormData, actor: str) -> str:
 
 
 def _retire(state: WebState, number: int, form: FormData, actor: str) -> str:
+    if not text_field(form, "reason").strip():
+        raise refused(Refusal.NO_REASON)
     with state.database.session() as session:
         store.retire_agreement(
             session, number, reason=text_field(form, "reason"), now=state.clock(), actor=actor
@@ -263,7 +277,9 @@ def _snooze(state: WebState, number: int, form: FormData, actor: str) -> str:
     if text_field(form, "clear") != "1":
         until = parse_day(text_field(form, "until"))
         if until is None:
-            raise _FieldError("until", N_("give the day reminders resume (YYYY-MM-DD)"))
+            raise FieldProblem("until", N_("give the day reminders resume (YYYY-MM-DD)"))
+        if until <= state.today():
+            raise refused(Refusal.SNOOZE_NOT_AFTER_TODAY, today=state.today())
     with state.database.session() as session:
         store.snooze_agreement(
             session, number, until=until, today=state.today(), now=state.clock(), actor=actor
@@ -281,14 +297,6 @@ ACTIONS: dict[str, tuple[Action, str]] = {
 }
 
 
-class _FieldError(Exception):
-    """A form field's problem; `message` is a message id, shown in the reader's language."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field, self.message = field, message
-
-
 async def agreement_action(request: Request, form: FormData) -> Response:
     """POST /agreements/{id}/{action}: do it, or show the error beside its field."""
     state = state_of(request)
@@ -303,16 +311,17 @@ async def agreement_action(request: Request, form: FormData) -> Response:
         return render(request, "error.html", {"error": "forbidden"}, status_code=403)
     perform, field = action
     try:
-        done = perform(state, number, form, user.name)
-    except _FieldError as error:
+        try:
+            done = perform(state, number, form, user.name)
+        except RefusedChange as error:
+            # The store's words are the CLI's: the page says it in its own.
+            raise field_problem(error, field, bool(text_field(form, "until"))) from error
+        except InputError as error:  # every refusal is a RefusedChange; this is a safety net
+            raise FieldProblem(field, N_("this change cannot be made")) from error
+    except FieldProblem as error:
         problem = {"action": str(request.path_params["action"]), "field": error.field}
-        message = translations(page_language(request)).gettext(error.message)
+        message = page_message(error, page_language(request))
         return await agreement_page_view(
             request, problem={**problem, "message": message}, status_code=400
-        )
-    except InputError as error:
-        problem = {"action": str(request.path_params["action"]), "field": field}
-        return await agreement_page_view(
-            request, problem={**problem, "message": "; ".join(error.problems)}, status_code=400
         )
     return RedirectResponse(f"/agreements/{number}?done={done}", status_code=303)

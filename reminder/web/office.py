@@ -3,6 +3,7 @@ and the calendar feed: each calls what the matching command calls."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
@@ -16,6 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from reminder import store
 from reminder.domain.records import Lifecycle
 from reminder.mail.calendar import portfolio_calendar
+from reminder.mail.i18n import wording
 from reminder.runs.delivery import deliver_pending
 from reminder.runs.planning import plan_reminders
 from reminder.runs.reminder_run import compose_reminder
@@ -26,7 +28,7 @@ from reminder.store.models import REFUSED_STATES, MessageState
 from reminder.store.user_models import Role
 from reminder.store.users import UserView
 from reminder.web import accounts
-from reminder.web.rendering import render
+from reminder.web.rendering import page_language, render
 from reminder.web.sessions import small_number
 from reminder.web.state import WebState, state_of
 
@@ -90,10 +92,41 @@ async def retry_now(request: Request, form: FormData) -> Response:
 
 
 async def status_page(request: Request) -> Response:
-    """GET /status: `reminder status` and `reminder health`."""
-    services = state_of(request).services
-    healthy, line = services.health()
-    context: dict[str, Any] = {"report": services.status(), "healthy": healthy, "health": line}
+    """GET /status: `reminder status` and `reminder health` as of the app's clock, their
+    times written in the reader's language and the configured time zone."""
+    state = state_of(request)
+    now = state.clock()
+    healthy, line = state.services.health(now)
+    report = state.services.status(now)
+    words = wording(page_language(request))
+
+    def moment(text: str | None) -> str | None:
+        # The report is `status --json`'s: ISO times, in UTC.
+        return (
+            None if text is None else words.moment(datetime.fromisoformat(text), state.config.zone)
+        )
+
+    instances = [
+        {**i, "started_at": moment(i["started_at"]), "heartbeat_at": moment(i["heartbeat_at"])}
+        for i in report["instances"]
+    ]
+    jobs = [
+        {
+            **job,
+            "next_run": moment(job["next_run"]),
+            "last_run": job["last_run"]
+            and {**job["last_run"], "started_at": moment(job["last_run"]["started_at"])},
+        }
+        for job in report["jobs"]
+    ]
+    context: dict[str, Any] = {
+        "instances": instances,
+        "jobs": jobs,
+        "messages": report["messages"],
+        "retry_minutes": state.config.schedule.retry_minutes,
+        "healthy": healthy,
+        "health": line,
+    }
     return render(request, "status.html", context)
 
 

@@ -70,11 +70,12 @@ def _utc_now() -> datetime:
 class Services:
     """What the composition root (the CLI) hands the pages, so that they call the same
     functions as the commands: the runs' Context (`preview`, `outbox retry`), `status
-    --json`'s report and `health`'s verdict (healthy, line)."""
+    --json`'s report and `health`'s verdict (healthy, line), both as of the `now` they
+    are given (the app's clock, WebState.clock)."""
 
     context: Callable[[], Context]
-    status: Callable[[], dict[str, Any]]
-    health: Callable[[], tuple[bool, str]]
+    status: Callable[[datetime], dict[str, Any]]
+    health: Callable[[datetime], tuple[bool, str]]
 
 
 @dataclass

@@ -378,7 +378,9 @@ def systemd_analyze() -> str:
     return found
 
 
-@pytest.mark.parametrize("unit", ["reminder.service", "reminder-once.service"])
+@pytest.mark.parametrize(
+    "unit", ["reminder.service", "reminder-once.service", "reminder-web.service"]
+)
 def test_the_units_score_an_exposure_of_at_most_1_5(unit: str) -> None:
     result = subprocess.run(
         [systemd_analyze(), "security", "--offline=true", str(UNITS / unit)],
@@ -398,7 +400,8 @@ def test_the_units_verify_cleanly(tmp_path: Path) -> None:
     does not on a test machine: the copies run this Python's `-m reminder` instead,
     with every other line as shipped.
     """
-    for unit in ("reminder.service", "reminder-once.service", "reminder-once.timer"):
+    services = ("reminder.service", "reminder-once.service", "reminder-web.service")
+    for unit in (*services, "reminder-once.timer"):
         text_of_unit = (UNITS / unit).read_text(encoding="utf-8")
         if unit.endswith(".service"):
             assert "ExecStart=/opt/reminder/bin/reminder " in text_of_unit
@@ -410,7 +413,7 @@ def test_the_units_verify_cleanly(tmp_path: Path) -> None:
         [
             systemd_analyze(),
             "verify",
-            *(str(tmp_path / u) for u in ("reminder.service", "reminder-once.service")),
+            *(str(tmp_path / u) for u in services),
             str(tmp_path / "reminder-once.timer"),
         ],
         capture_output=True,

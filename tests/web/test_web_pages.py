@@ -227,7 +227,7 @@ def test_errors_are_shown_beside_the_field(site: Site) -> None:
         f"/agreements/{number}/retire", data={"reason": " ", "csrf_token": token}
     )
     assert response.status_code == 400
-    assert "must say why" in response.text
+    assert "say why the agreement is not renewed" in response.text
     assert "Traceback" not in response.text
 
 
@@ -335,7 +335,7 @@ def test_status_page(site: Site) -> None:
     log_in(client, "viewer@example.edu")
     page = client.get("/status").text
     assert "No `reminder serve` is running." in page
-    assert "reminders" in page and "0 8 * * *" in page
+    assert "Reminders" in page and "0 8 * * *" in page
 
 
 FEED = re.compile(r'value="http://127\.0\.0\.1:8080(/calendar/([^"]+)\.ics)"')
