@@ -179,8 +179,8 @@ def _profile(
     results: Results,
     label: str,
 ) -> None:
-    """Profile the selection, the backlog and the steady day on `target`, and an import
-    into a scratch file."""
+    """Profile what the parts measured: the selection (select), the backlog and the
+    steady day (deliver) on `target`, and an import into a scratch file (import)."""
     from bench.databases import clear_ledger
     from reminder.runs.planning import plan_reminders
 
@@ -188,13 +188,15 @@ def _profile(
     database = target.open()
     try:
         context = build_context(config, database)
-        _, text = profile(lambda: plan_reminders(context, REFERENCE_DAY))
-        results.profiles[f"(b) plan_reminders, {label}"] = text
-        clear_ledger(database)
-        _, text = profile(lambda: run_day(context, REFERENCE_DAY - timedelta(days=1)))
-        results.profiles[f"(c) run_job on the backlog day, {label}"] = text
-        _, text = profile(lambda: run_day(context, REFERENCE_DAY))
-        results.profiles[f"(c) run_job on the steady day, {label}"] = text
+        if "select" in options.parts:
+            _, text = profile(lambda: plan_reminders(context, REFERENCE_DAY))
+            results.profiles[f"(b) plan_reminders, {label}"] = text
+        if "deliver" in options.parts:
+            clear_ledger(database)
+            _, text = profile(lambda: run_day(context, REFERENCE_DAY - timedelta(days=1)))
+            results.profiles[f"(c) run_job on the backlog day, {label}"] = text
+            _, text = profile(lambda: run_day(context, REFERENCE_DAY))
+            results.profiles[f"(c) run_job on the steady day, {label}"] = text
     finally:
         database.close()
     if "import" in options.parts and target.kind == "sqlite":
