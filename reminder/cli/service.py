@@ -10,6 +10,8 @@ from reminder.cli.common import load, open_db, print_json
 from reminder.cli.mail import build_context
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from reminder.config.schema import Config, HealthConfig
     from reminder.runs.context import Context
     from reminder.service.schedule import Schedule
@@ -34,7 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from reminder.service.daemon import Service
     from reminder.service.lock import Role, instance_lock
-    from reminder.web.server import WebServer
+    from reminder.web.server import WebServer, with_running_web
 
     if not args.debug:
         # A service's log is its only output: what each run decided and sent is INFO.
@@ -47,15 +49,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return build_context(load(args), database)
 
         async def serve() -> int:
+            # The pages call the Context of the service's latest applied reload, and
+            # follow its config (a refused reload reaches neither).
+            services = web_services(lambda: service.context, database)
+            web = WebServer(config, database, services) if config.web.enabled else None
+
+            def reloaded(new: Context) -> None:
+                if web is not None:
+                    web.reload(new.config)
+                else:  # no pages, but a changed [web] (turned on, say) needs a restart too
+                    with_running_web(new.config, config)
+
+            role = Role(instance_lock(database, config.database.url), database, now=_now())
+            service = Service(context, role, reload=reload, on_reload=reloaded)
             # The web page listens before READY=1 goes out (Service.run sends it), and
             # standby instances serve it too: it does not depend on the role.
-            services = web_services(config, database, context)
-            web = WebServer(config, database, services) if config.web.enabled else None
             if web is not None:
                 await web.start()
             try:
-                role = Role(instance_lock(database, config.database.url), database, now=_now())
-                return await Service(context, role, reload=reload).run()
+                return await service.run()
             finally:
                 if web is not None:
                     await web.stop()
@@ -74,7 +86,8 @@ def cmd_web(args: argparse.Namespace) -> int:
         logging.getLogger("reminder").setLevel(logging.INFO)
     config = load(args)
     with open_db(config) as database:
-        services = web_services(config, database, build_context(config, database))
+        context = build_context(config, database)
+        services = web_services(lambda: context, database)
         return asyncio.run(serve_web_alone(config, database, services))
 
 
@@ -253,15 +266,16 @@ def health_line(config: Config, database: Database, now: datetime) -> tuple[bool
     return True, f"OK: {last} ({outcome}); no message failing for long"
 
 
-def web_services(config: Config, database: Database, context: Context) -> Services:
+def web_services(context: Callable[[], Context], database: Database) -> Services:
     """Return what the web page's mail and status pages call: the same functions as
-    `preview`, `outbox retry`, `status` and `health`."""
+    `preview`, `outbox retry`, `status` and `health`, on the Context (and its config)
+    that `context` returns at each call: for `serve`, that of its latest reload."""
     from reminder.web.state import Services
 
     return Services(
-        context=lambda: context,
-        status=lambda now: status_report(config, database, now),
-        health=lambda now: health_line(config, database, now),
+        context=context,
+        status=lambda now: status_report(context().config, database, now),
+        health=lambda now: health_line(context().config, database, now),
     )
 
 

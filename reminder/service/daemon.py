@@ -93,7 +93,8 @@ class Service:
     """One `serve` process: active (runs the jobs) or standby (waits to take over).
 
     `reload` returns a fresh Context from the configuration on disk (raising
-    ConfigError or TemplateError); `clock` and `monotonic` are the wall and monotonic
+    ConfigError or TemplateError); `on_reload` is told each Context a reload applied
+    (the web page follows it); `clock` and `monotonic` are the wall and monotonic
     clocks, replaceable to test a clock jump. Raises ConfigError for a bad schedule.
     """
 
@@ -103,6 +104,7 @@ class Service:
         role: Role,
         *,
         reload: Callable[[], Context],
+        on_reload: Callable[[Context], None] | None = None,
         clock: Callable[[], datetime] = _utc_now,
         monotonic: Callable[[], float] = time.monotonic,
         environ: Mapping[str, str] | None = None,
@@ -110,7 +112,7 @@ class Service:
         self.context = context
         self.schedule = build_schedule(context.config)
         self.role = role
-        self._reload_context = reload
+        self._reload_context, self._on_reload = reload, on_reload
         self._clock, self._monotonic = clock, monotonic
         self._environ = os.environ if environ is None else environ
         self._wanted: dict[str, str] = {}  # job -> why it is wanted
@@ -360,6 +362,8 @@ class Service:
                     seconds=schedule.retry_every.total_seconds(), timezone=schedule.zone
                 )
                 self._scheduler.reschedule_job(RETRY_JOB, trigger=retry)
+        if self._on_reload is not None:
+            self._on_reload(context)
         log.info(
             "SIGHUP: configuration reloaded from %s; it applies from the next run",
             context.config.source or "(defaults)",

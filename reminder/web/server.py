@@ -4,6 +4,10 @@
 owns the loop and the signals) is not used: the socket is bound here (a busy port is
 one line naming web.listen), then uvicorn's server is started on it, and stopped when
 the service stops. Signals stay with the caller.
+
+A reload of `reminder serve` hands the new configuration to `WebServer.reload`: the
+pages follow it from their next request, except [web] itself, which the socket and the
+middleware took at start.
 """
 
 from __future__ import annotations
@@ -20,19 +24,30 @@ from reminder.errors import ConfigError
 from reminder.store.database import Database
 from reminder.web.app import build_app
 from reminder.web.secret_key import web_secret_key
-from reminder.web.state import Services
+from reminder.web.state import Services, WebState
 
 log = logging.getLogger(__name__)
 
 
+def with_running_web(config: Config, running: Config) -> Config:
+    """Return `config` with the [web] table of `running`, logging a warning when the two
+    differ: the listening socket, the key and cookie of the sessions and the upload
+    limit are set at start, so the pages never mix one [web] with another."""
+    if config.web == running.web:
+        return config
+    log.warning("SIGHUP: [web] changed: restart the service to use it")
+    return config.model_copy(update={"web": running.web})
+
+
 class WebServer:
-    """The web page on [web] listen; `start` returns once the socket listens."""
+    """The web page on [web] listen; `start` returns once the socket listens. `app` is
+    the application it serves."""
 
     def __init__(self, config: Config, database: Database, services: Services) -> None:
         self.listen = config.web.listen
-        app = build_app(config, database, services, secret_key=web_secret_key(config))
+        self.app = build_app(config, database, services, secret_key=web_secret_key(config))
         self._config = uvicorn.Config(
-            app,
+            self.app,
             log_config=None,  # the program's logging stays as configured
             access_log=False,
             proxy_headers=False,  # X-Forwarded-For is judged by the app (trusted_proxies)
@@ -65,6 +80,18 @@ class WebServer:
             self._server.main_loop(), name="reminder web"
         )
         log.info("web page listening on %s", self.listen)
+
+    def reload(self, config: Config) -> None:
+        """Serve the pages from `config` from their next request on (its coordinators,
+        windows, routing, time zone...), keeping the running [web] (with_running_web).
+
+        The new state has the same database, services and clock, and caches of its
+        own: the old ones hold what the old configuration wrote (the filters'
+        suggestions).
+        """
+        running: WebState = self.app.state.web
+        kept = with_running_web(config, running.config)
+        self.app.state.web = WebState(kept, running.database, running.services, running.clock)
 
     def _config_address(self) -> tuple[str, int]:
         host, _, port = self.listen.rpartition(":")

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from e2e.clirun import RunCli
-from e2e.test_serve import NotifySocket
+from e2e.test_serve import NotifySocket, Serve
 
 STARTUP_SECONDS = 20
 
@@ -132,6 +132,22 @@ def test_user_commands(run_cli: RunCli, config: Path) -> None:
     assert '"state": "disabled"' in states.stdout
 
 
+def set_password_and_log_in(client: httpx.Client, link: str, email: str) -> None:
+    """Set a password at the one-time `link`, then log `client` in as `email` with it."""
+    page = client.get(link)
+    assert page.status_code == 200
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    password = "a long enough password"
+    data = {"password": password, "repeated": password, "csrf_token": token.group(1)}
+    assert client.post(link, data=data).status_code == 303
+    login = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+    assert token is not None
+    data = {"email": email, "password": password, "csrf_token": token.group(1)}
+    assert client.post("/login", data=data).status_code == 303
+
+
 def test_new_admin_sets_a_password_and_logs_in(
     run_cli: RunCli, config: Path, cli_env: dict[str, str], tmp_path: Path, notify: NotifySocket
 ) -> None:
@@ -142,22 +158,8 @@ def test_new_admin_sets_a_password_and_logs_in(
     try:
         notify.wait_for("READY=1")
         with httpx.Client(base_url=base_url(config)) as client:
-            page = client.get(link)  # listening as soon as READY=1 arrived
-            assert page.status_code == 200
-            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-            assert token is not None
-            password = "a long enough password"
-            data = {"password": password, "repeated": password, "csrf_token": token.group(1)}
-            assert client.post(link, data=data).status_code == 303
-            login = client.get("/login")
-            token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
-            assert token is not None
-            data = {
-                "email": "office@example.edu",
-                "password": password,
-                "csrf_token": token.group(1),
-            }
-            assert client.post("/login", data=data).status_code == 303
+            # Listening as soon as READY=1 arrived.
+            set_password_and_log_in(client, link, "office@example.edu")
             assert "Agreements" in client.get("/").text
     finally:
         assert stop(process) == 0
@@ -177,6 +179,72 @@ def test_serve_listens_before_ready(
         assert response.headers["x-content-type-options"] == "nosniff"
     finally:
         assert stop(process) == 0
+
+
+def serve_config(port: int, coordinator: str, reminders: str, web: str = "") -> str:
+    """Return a config serving the pages on `port`, with GE routed to `coordinator`."""
+    return (
+        f'[web]\nenabled = true\nlisten = "127.0.0.1:{port}"\n'
+        f'base_url = "http://127.0.0.1:{port}"\n{web}'
+        f'[schedule]\nreminders = "{reminders}"\n'
+        f'[[coordinators]]\nname = "Coordinator"\nemail = "{coordinator}"\ncountries = ["GE"]\n'
+    )
+
+
+def test_serve_pages_follow_a_reload_except_a_changed_web_table(
+    run_cli: RunCli, config: Path, cli_env: dict[str, str], tmp_path: Path, notify: NotifySocket
+) -> None:
+    port = int(base_url(config).rsplit(":", 1)[1])
+    config.write_text(serve_config(port, "ayse@example.edu", "0 8 * * *"), encoding="utf-8")
+    added = run_cli("--config", config, "user", "add", "office@example.edu", "--role", "admin")
+    assert added.returncode == 0, added.stderr
+    serve = Serve(config, {**cli_env, "NOTIFY_SOCKET": notify.name}, tmp_path / "serve.log")
+
+    def reload_with(text: str, logged: str) -> None:
+        config.write_text(text, encoding="utf-8")
+        serve.process.send_signal(signal.SIGHUP)
+        serve.wait_for_log(logged)
+
+    try:
+        notify.wait_for("READY=1")
+        with httpx.Client(base_url=base_url(config)) as client:
+            set_password_and_log_in(client, added.stdout.split()[-1], "office@example.edu")
+            # The list's coordinator filter offers the configured ones (the app's
+            # state); the status page shows the schedule (`status --json`'s report).
+            assert '<option value="ayse@example.edu">' in client.get("/").text
+            assert "<code>0 8 * * *</code>" in client.get("/status").text
+
+            # Refused: neither the runs nor the pages take any of it.
+            reload_with(
+                serve_config(port, "nadia@example.edu", "at eight"),
+                r"reload refused, the running configuration stays: .*schedule\.reminders",
+            )
+            listing = client.get("/").text
+            assert '<option value="ayse@example.edu">' in listing
+            assert "nadia@example.edu" not in listing
+            assert "<code>0 8 * * *</code>" in client.get("/status").text
+
+            reload_with(
+                serve_config(port, "nadia@example.edu", "30 9 * * *"), "configuration reloaded"
+            )
+            listing = client.get("/").text
+            assert '<option value="nadia@example.edu">' in listing
+            assert "ayse@example.edu" not in listing
+            assert "<code>30 9 * * *</code>" in client.get("/status").text
+
+            # A changed [web] is said, and the pages go on with the running one: the
+            # session (signed and timed by the start's [web]) still opens the list.
+            reload_with(
+                serve_config(port, "omar@example.edu", "30 9 * * *", "session_idle_minutes = 5\n"),
+                r"(?s)configuration reloaded.*configuration reloaded",
+            )
+            listing_response = client.get("/")
+            assert listing_response.status_code == 200
+            assert '<option value="omar@example.edu">' in listing_response.text
+    finally:
+        assert serve.stop() == 0
+    assert serve.log.count("SIGHUP: [web] changed: restart the service to use it") == 1
+    assert "Traceback" not in serve.log
 
 
 def test_a_busy_port_is_one_line(run_cli: RunCli, config: Path) -> None:

@@ -22,12 +22,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from factories import agreement_input
 from sqlalchemy import select, text
+from starlette.testclient import TestClient
+from web.webapp import Clock, Site, log_in
 
 from reminder import store
 from reminder.cli.mail import build_context
+from reminder.cli.service import web_services
 from reminder.config.cron import CronSchedule
 from reminder.config.loading import build_config
+from reminder.config.schema import Config
+from reminder.errors import ConfigError
+from reminder.runs.context import Context
 from reminder.runs.job import run_job
 from reminder.service import sdnotify
 from reminder.service.daemon import Service, start_scheduler
@@ -35,6 +42,8 @@ from reminder.service.lock import FileLock, Role, instance_lock
 from reminder.service.schedule import RETRY_JOB, Schedule
 from reminder.store.database import Database, open_database
 from reminder.store.models import JobRun
+from reminder.store.user_models import Role as UserRole
+from reminder.web.server import WebServer
 
 UNITS = Path(__file__).parents[2] / "systemd"
 NOW = datetime(2025, 6, 5, 9, 0, tzinfo=UTC)
@@ -366,6 +375,104 @@ async def wait_for_runs(database: Database, count: int) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"fewer than {count} runs ended")
+
+
+# --- the web page follows a reload ----------------------------------------------------------
+
+
+def web_document(tmp_path: Path, coordinator: str, **web: Any) -> dict[str, Any]:
+    """Return a config with the web page on, GE routed to `coordinator`, and `web` in [web]."""
+    return {
+        "timezone": "Europe/Berlin",
+        "database": {"url": f"sqlite:///{tmp_path / 'state' / 'reminder.db'}"},
+        "mail": {"transport": "outbox", "outbox_dir": str(tmp_path / "outbox")},
+        "reminders": {"windows": [30, 7]},
+        "coordinators": [{"name": "Coordinator", "email": coordinator, "countries": ["GE"]}],
+        "schedule": {"reminders": "0 8 * * *"},
+        "web": {"enabled": True, **web},
+    }
+
+
+def test_the_web_page_follows_an_applied_reload_and_keeps_its_web_table(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The pages of `serve`'s WebServer, wired as cmd_serve wires them, through the
+    service's reload: a refused reload changes no page; an applied one reaches the mail
+    previews (the Context), the status page (its config) and the list's filters (the
+    app's WebState); a changed [web] is said and not used."""
+    environ = {"XDG_DATA_HOME": str(tmp_path / "data")}
+    config = build_config(web_document(tmp_path, "ayse@example.edu"), None, environ)
+    reloads: list[Config | Exception] = []
+
+    def reload() -> Context:
+        loaded = reloads.pop(0)
+        if isinstance(loaded, Exception):
+            raise loaded
+        return build_context(loaded, database)
+
+    with open_database(config.database.url, migrate=True) as database:
+        with database.session() as session:
+            until = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=20)
+            row = agreement_input("Tbilisi State University", effective_until=until)
+            store.apply_import(session, [row], now=datetime.now(UTC), actor="tester")
+        site = Site(config, database, Clock())
+        site.add_user("office@example.edu", UserRole.ADMIN, "Office Admin")
+        role = Role(instance_lock(database, config.database.url), database, now=NOW)
+        web: WebServer | None = None
+        service = Service(
+            build_context(config, database),
+            role,
+            reload=reload,
+            on_reload=lambda context: web.reload(context.config) if web else None,
+            environ={},
+        )
+        web = WebServer(config, database, web_services(lambda: service.context, database))
+        client = TestClient(web.app, base_url="http://testserver")
+        log_in(client, "office@example.edu")
+
+        def pages() -> tuple[str, str, str]:
+            return client.get("/mail").text, client.get("/status").text, client.get("/").text
+
+        mail, status, listing = pages()
+        assert "to ayse@example.edu" in mail
+        assert "<code>0 8 * * *</code>" in status
+        assert '<option value="ayse@example.edu">' in listing
+
+        reloads.append(ConfigError(["config.toml: reminders.windows: not a list"]))
+        asyncio.run(service._reload())
+        assert "reload refused" in caplog.text
+        mail, status, listing = pages()
+        assert "to ayse@example.edu" in mail
+        assert "<code>0 8 * * *</code>" in status
+        assert '<option value="ayse@example.edu">' in listing
+
+        changed = web_document(tmp_path, "nadia@example.edu")
+        changed["schedule"]["reminders"] = "30 9 * * *"
+        reloads.append(build_config(changed, None, environ))
+        asyncio.run(service._reload())
+        mail, status, listing = pages()
+        assert "to nadia@example.edu" in mail and "ayse@example.edu" not in mail
+        assert "<code>30 9 * * *</code>" in status
+        assert '<option value="nadia@example.edu">' in listing
+        assert "ayse@example.edu" not in listing
+        assert "[web] changed" not in caplog.text
+
+        # A shorter session and another coordinator: the session keeps its start's
+        # settings (the middleware's), and the pages the coordinator.
+        reloads.append(
+            build_config(
+                web_document(tmp_path, "omar@example.edu", session_idle_minutes=5), None, environ
+            )
+        )
+        asyncio.run(service._reload())
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert warnings == ["SIGHUP: [web] changed: restart the service to use it"]
+        assert service.context.config.web.session_idle_minutes == 5
+        state = web.app.state.web
+        assert state.config.web == config.web
+        assert [c.email for c in state.config.coordinators] == ["omar@example.edu"]
+        assert state.config.source == config.source
+        assert '<option value="omar@example.edu">' in client.get("/").text
 
 
 # --- the systemd units -----------------------------------------------------------------------

@@ -67,7 +67,7 @@ class Site:
 
     def client(self, address: str = "testclient") -> TestClient:
         context = build_context(self.config, self.database)
-        services = web_services(self.config, self.database, context)
+        services = web_services(lambda: context, self.database)
         app = build_app(
             self.config, self.database, services, secret_key=SECRET_KEY, clock=self.clock
         )
