@@ -76,7 +76,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    """`reminder web`: serve the web page alone, until SIGTERM."""
+    """`reminder web`: serve the web page alone until SIGTERM; SIGHUP reloads its config."""
     import asyncio
     import logging
 
@@ -86,9 +86,16 @@ def cmd_web(args: argparse.Namespace) -> int:
         logging.getLogger("reminder").setLevel(logging.INFO)
     config = load(args)
     with open_db(config) as database:
-        context = build_context(config, database)
-        services = web_services(lambda: context, database)
-        return asyncio.run(serve_web_alone(config, database, services))
+        # The Context the pages call (mail previews, status): the latest one read.
+        latest = [build_context(config, database)]
+
+        def reload() -> Config:
+            # The config and templates read again; a bad one raises before it is kept.
+            latest[0] = build_context(load(args), database)
+            return latest[0].config
+
+        services = web_services(lambda: latest[0], database)
+        return asyncio.run(serve_web_alone(config, database, services, reload=reload))
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -191,14 +191,23 @@ def serve_config(port: int, coordinator: str, reminders: str, web: str = "") -> 
     )
 
 
-def test_serve_pages_follow_a_reload_except_a_changed_web_table(
-    run_cli: RunCli, config: Path, cli_env: dict[str, str], tmp_path: Path, notify: NotifySocket
+@pytest.mark.parametrize("command", ["serve", "web"])
+def test_pages_follow_a_reload_except_a_changed_web_table(
+    run_cli: RunCli,
+    config: Path,
+    cli_env: dict[str, str],
+    tmp_path: Path,
+    notify: NotifySocket,
+    command: str,
 ) -> None:
+    # `reminder serve` with [web] enabled, and `reminder web` alone: SIGHUP reaches the
+    # pages the same way.
     port = int(base_url(config).rsplit(":", 1)[1])
     config.write_text(serve_config(port, "ayse@example.edu", "0 8 * * *"), encoding="utf-8")
     added = run_cli("--config", config, "user", "add", "office@example.edu", "--role", "admin")
     assert added.returncode == 0, added.stderr
-    serve = Serve(config, {**cli_env, "NOTIFY_SOCKET": notify.name}, tmp_path / "serve.log")
+    env = {**cli_env, "NOTIFY_SOCKET": notify.name}
+    serve = Serve(config, env, tmp_path / f"{command}.log", command)
 
     def reload_with(text: str, logged: str) -> None:
         config.write_text(text, encoding="utf-8")

@@ -92,13 +92,15 @@ class NotifySocket:
 
 
 class Serve:
-    """`reminder serve` in a subprocess, its log in a file."""
+    """`reminder serve` (or `command`) in a subprocess, its log in a file."""
 
-    def __init__(self, config: Path, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, config: Path, env: dict[str, str], log: Path, command: str = "serve"
+    ) -> None:
         self.log_path = log
         with log.open("wb") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "reminder", "--config", str(config), "serve"],
+                [sys.executable, "-m", "reminder", "--config", str(config), command],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
