@@ -114,8 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config",
         metavar="PATH",
-        help="config file (default: $REMINDER_CONFIG, "
-        "then /etc/reminder/config.toml, then built-in defaults)",
+        help="config file (default: $REMINDER_CONFIG, then config.toml in "
+        "$CONFIGURATION_DIRECTORY (systemd), then /etc/reminder/config.toml, then "
+        "built-in defaults)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
