@@ -17,13 +17,19 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationInfo,
-    field_validator,
     model_validator,
 )
 
 from reminder.config.cron import CronSchedule, wall_clock_trigger
 from reminder.config.environment import is_time_zone, surroundings, system_timezone
-from reminder.config.fields import Table, TimeZoneName, between, setting, tuple_from_list
+from reminder.config.fields import (
+    Check,
+    Table,
+    TimeZoneName,
+    between,
+    setting,
+    tuple_from_list,
+)
 from reminder.config.secrets import SecretRef
 from reminder.config.sections import (
     AgreementsConfig,
@@ -61,16 +67,32 @@ __all__ = [
 ]
 
 
+def _cron_line_reason(line: str) -> str | None:
+    # The part of the scheduler's trigger (CronSchedule) that can refuse a line; the
+    # zone only places its wall-clock times, so it cannot make a line good or bad.
+    try:
+        wall_clock_trigger(line)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+CronLine = Annotated[
+    str,
+    AfterValidator(Check("a cron line: minute hour day month weekday", _cron_line_reason)),
+]
+
+
 class ScheduleConfig(Table):
     """When `reminder serve` runs each job."""
 
-    reminders: str = setting(
+    reminders: CronLine = setting(
         "0 8 * * *",
         "When `reminder serve` runs the reminder job: a cron line (minute hour day month "
         "weekday), read as cron reads it; weekday 0 and 7 are Sunday. Restricting both "
         "the day and the weekday is refused, as is a line that never fires.",
     )
-    digest: str = setting(
+    digest: CronLine = setting(
         "0 8 * * mon", "When `reminder serve` sends the weekly digest: a cron line, as above."
     )
     timezone: TimeZoneName = setting(
@@ -82,14 +104,6 @@ class ScheduleConfig(Table):
     retry_minutes: Annotated[int, AfterValidator(between(1, 1440))] = setting(
         15, "Minutes between sweeps that retry messages a server deferred."
     )
-
-    @field_validator("reminders", "digest")
-    @classmethod
-    def _runnable_cron_line(cls, line: str) -> str:
-        # The part of the scheduler's trigger (CronSchedule) that can refuse a line; the
-        # zone only places its wall-clock times, so it cannot make a line good or bad.
-        wall_clock_trigger(line)
-        return line
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
