@@ -63,6 +63,10 @@ ROW = AgreementInput(
 
 
 def agreement_input(partner: str, **changes: Any) -> AgreementInput:
-    """Return ROW for `partner` (its key made as the importer makes it, unless `changes`
-    gives one) with `changes` (field=value) applied."""
-    return replace(ROW, **{"partner": partner, "partner_key": normalize_key(partner), **changes})
+    """Return ROW for `partner` with `changes` (field=value) applied; the keys of the
+    partner and of a changed programme are made as the importer makes them, unless
+    `changes` gives them."""
+    keys = {"partner_key": normalize_key(partner)}
+    if "programme" in changes:
+        keys["programme_key"] = normalize_key(changes["programme"])
+    return replace(ROW, **{"partner": partner, **keys, **changes})

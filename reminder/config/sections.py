@@ -1,10 +1,9 @@
 """The config file's tables, one pydantic model each: every key, its type, default and
-meaning, defined here once. schema.py gathers them into the whole Config.
-
-Models are strict (a string is never read as a number, `true` never as 1), reject
-unknown keys and are frozen: the rest of the code reads them as values. A default that
-depends on where the config is read (the state directory) or on another key (the SMTP
-port on the security) is filled by the table's before-validator.
+meaning, defined here once. schema.py gathers them into the whole Config. Models are
+strict (a string is never read as a number, `true` never as 1), reject unknown keys and
+are frozen: the rest of the code reads them as values. A default that depends on where
+the config is read (the state directory) or on another key (the SMTP port on the
+security) is filled by the table's before-validator.
 """
 
 from __future__ import annotations
@@ -138,7 +137,9 @@ class Coordinator(Table):
     countries: Countries = setting(
         ("*",), "Partner countries routed to this coordinator: ISO 3166-1 alpha-2 codes, or *."
     )
-    programmes: Names = setting(("*",), "Programmes routed to this coordinator, as written, or *.")
+    programmes: Names = setting(
+        ("*",), "Programmes routed to this coordinator (case, accents, punctuation aside), or *."
+    )
     language: Language | None = setting(
         None,
         "The language of this coordinator's mail and calendars; unset: [mail] language.",

@@ -8,6 +8,7 @@ returned as unrouted, never dropped.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from datetime import date
 from typing import NamedTuple
 
 from reminder.config.schema import Coordinator
+from reminder.domain.names import normalize_key
 from reminder.domain.records import AgreementView
 from reminder.domain.windows import NOTICE
 
@@ -119,8 +121,15 @@ class Router:
 
 
 def _matches_programme(allowed: Sequence[str], programme: str) -> bool:
-    wanted = programme.casefold()
-    return any(p == "*" or p.casefold() == wanted for p in allowed)
+    # By the key the import identifies a programme by (case, accents and punctuation
+    # aside), which the list's SQL compares too (agreements.programme_key): a database's
+    # lower() folds only ASCII, so "İkili Anlaşma" met itself in Python and not there.
+    wanted = _programme_key(programme)
+    return any(p == "*" or _programme_key(p) == wanted for p in allowed)
+
+
+# A portfolio has a few programmes, and a run routes every agreement: each key once.
+_programme_key = functools.lru_cache(maxsize=1024)(normalize_key)
 
 
 def urgency(item: DueItem) -> tuple[int, int, str, int]:

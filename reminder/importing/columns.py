@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from reminder.domain.excerpt import excerpt, listing
+from reminder.domain.names import normalize_key
 from reminder.errors import InputError
-from reminder.importing.cells import cell_text, clean, normalize_key
+from reminder.importing.cells import cell_text, clean
 from reminder.importing.tables import Row
 
 _HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {

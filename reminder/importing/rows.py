@@ -25,9 +25,10 @@ from reminder.domain.dates import (
     resolve_effective_until,
 )
 from reminder.domain.excerpt import excerpt, listing
+from reminder.domain.names import normalize_key
 from reminder.domain.records import AgreementInput, CountryMatch, Precision, UntilSource
 from reminder.errors import InputError
-from reminder.importing.cells import cell_text, clean, normalize_key, one_line, split_partner
+from reminder.importing.cells import cell_text, clean, one_line, split_partner
 from reminder.importing.columns import NEEDED, Header, read_header
 from reminder.importing.tables import DEFAULT_MAX_BYTES, FORMATS, Row, open_table
 

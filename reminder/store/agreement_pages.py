@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, select, true
 from sqlalchemy.orm import Session
 
+from reminder.domain.names import normalize_key
 from reminder.domain.records import AgreementView, Lifecycle
 from reminder.store.agreements import agreement_filters
 from reminder.store.models import Agreement
@@ -64,8 +65,10 @@ def _matches(rule: RoutingRule) -> ColumnElement[bool]:
             Agreement.country_code.in_([code.upper() for code in rule.countries]),
         ]
     if "*" not in rule.programmes:
+        # By the import's key, as the Router matches them (a database's lower() folds
+        # only ASCII).
         conditions.append(
-            func.lower(Agreement.programme).in_([name.lower() for name in rule.programmes])
+            Agreement.programme_key.in_([normalize_key(name) for name in rule.programmes])
         )
     return and_(*conditions)
 
@@ -86,7 +89,7 @@ def _conditions(filters: PageFilters) -> list[ColumnElement[bool]]:
     if filters.country_code:
         conditions.append(Agreement.country_code == filters.country_code.upper())
     if filters.programme:
-        conditions.append(func.lower(Agreement.programme) == filters.programme.lower())
+        conditions.append(Agreement.programme_key == normalize_key(filters.programme))
     if filters.search:
         conditions.append(
             func.lower(Agreement.partner).contains(filters.search.lower(), autoescape=True)

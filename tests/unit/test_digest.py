@@ -39,6 +39,21 @@ def test_every_matching_coordinator_receives() -> None:
     assert router.recipients(agreement(4, None)) == ()
 
 
+def test_programmes_match_as_the_import_identifies_them() -> None:
+    # Case, accents and punctuation aside, as the import's programme key: "İkili
+    # Anlaşma" typed without Turkish letters is the same programme.
+    zeynep = Coordinator(name="Zeynep", email="zeynep@example.edu", programmes=("İkili Anlaşma",))
+    router = Router((zeynep, MEHMET), default_recipient=None)
+    for spelling in ("İkili Anlaşma", "IKILI ANLASMA", "ikili  anlaşma"):
+        assert [r.email for r in router.recipients(agreement(1, "GE", spelling))] == [
+            "zeynep@example.edu"
+        ]
+    assert [r.email for r in router.recipients(agreement(2, "GE", "ERASMUS +"))] == [
+        "mehmet@example.edu"
+    ]
+    assert router.recipients(agreement(3, "GE", "Erasmus Mundus")) == ()
+
+
 def test_own_coordinator_replaces_rules_and_default_catches_the_rest() -> None:
     router = Router((AYSE,), default_recipient="office@example.edu")
     assert router.recipients(agreement(1, "AZ", email="zeynep@example.edu")) == (

@@ -18,8 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reminder.domain.dates import PartialDate, parse_date_text
+from reminder.domain.names import normalize_key
 from reminder.domain.records import AgreementInput, CountryMatch, Precision, UntilSource
-from reminder.importing.cells import clean, normalize_key, split_partner
+from reminder.importing.cells import clean, split_partner
 from reminder.importing.tables import _LineCounter, _looks_turkish
 from reminder.store.driver_writes import _Remembered
 from reminder.store.import_identities import Place

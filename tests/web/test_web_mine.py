@@ -37,6 +37,11 @@ programmes = ["Farabi"]
 name = "Ayşe Yılmaz"
 email = "ayse@example.edu"
 countries = ["PK"]
+# Bilateral agreements everywhere: a name SQLite's lower() does not fold (İ).
+[[coordinators]]
+name = "Zeynep Kaya"
+email = "zeynep@example.edu"
+programmes = ["İkili Anlaşma"]
 """
 
 # Partner: (country code, programme, coordinator named by the table).
@@ -49,11 +54,14 @@ AGREEMENTS = {
     "Nowhere Farabi": (None, "Farabi", None),  # Mehmet: his entry names every country
     "Named Ayşe": ("TR", "Mevlana", "Ayse@example.edu"),  # the table names her
     "Named other": ("GE", "Erasmus+ KA171", "other@example.edu"),  # someone else only
+    "Azerbaijan İkili": ("AZ", "İkili Anlaşma", None),  # Zeynep: spelled as configured
+    "Georgia ikili": ("GE", "IKILI ANLASMA", None),  # Zeynep: the import's same programme
 }
 
 EXPECTED = {
     "ayse@example.edu": {"Georgia Erasmus", "Pakistan Mevlana", "Named Ayşe"},
     "mehmet@example.edu": {"Azerbaijan Farabi", "Nowhere Farabi"},
+    "zeynep@example.edu": {"Azerbaijan İkili", "Georgia ikili"},
     "international@example.edu": {"Georgia Mevlana", "Nowhere Mevlana"},
     "viewer@example.edu": set(),
 }
@@ -68,6 +76,7 @@ def site(db: Database, tmp_path: Path) -> Site:
     site = Site(config, db, Clock())
     site.add_user("ayse@example.edu", Role.COORDINATOR, "Ayşe Yılmaz")
     site.add_user("mehmet@example.edu", Role.COORDINATOR, "Mehmet Demir")
+    site.add_user("zeynep@example.edu", Role.COORDINATOR, "Zeynep Kaya")
     site.add_user("international@example.edu", Role.COORDINATOR, "International Office")
     site.add_user("viewer@example.edu", Role.VIEWER, "Vera Viewer")
     rows = [
