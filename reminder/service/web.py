@@ -70,6 +70,10 @@ def _reload(
         for problem in error.problems:
             log.error("SIGHUP: reload refused, the running configuration stays: %s", problem)
     else:
+        running: Config = server.app.state.web.config
+        if config.database.url != running.database.url:
+            # As `serve` says it: the pages go on with the database they opened.
+            log.warning("SIGHUP: database.url changed: restart the service to use the new one")
         server.reload(config)
         log.info("SIGHUP: configuration reloaded from %s", config.source or "(defaults)")
     finally:

@@ -3,7 +3,9 @@
 The same code path as `reminder import` (importing.pipeline). Between the two steps
 the uploaded file waits in the state directory (web-imports/TOKEN/NAME, web-imports
 mode 0700, private to the service user), not in a process's memory: the confirm may
-reach another web process.
+reach another web process of the same host. Web processes on several hosts need the
+confirm to reach the host of the upload (a sticky load balancer) or one shared state
+directory.
 
 Confirm and cancel first claim the waiting folder by renaming it to TOKEN.claimed
 (rename is atomic on one filesystem, and a second rename of TOKEN fails): of two
@@ -89,12 +91,13 @@ def sweep_abandoned(folder: Path, *, now: datetime) -> list[str]:
 
 def _claim(folder: Path) -> Path | None:
     """Return the claimed name of the waiting `folder`, or None when another request
-    claimed it first (or it never existed). Its time is set to now, so that the
-    sweep leaves an import under way alone."""
+    claimed it first (or it never existed). Its time is set to now before it is
+    renamed (a rename keeps it), so that no sweep ever sees the claimed folder of an
+    import under way as old."""
     claimed = folder.with_name(folder.name + _CLAIMED)
     try:
+        os.utime(folder)
         folder.rename(claimed)  # os.rename: atomic, and fails once folder is gone
-        os.utime(claimed)
     except FileNotFoundError:
         # Not there, or claimed first by another request or (over a day old) a sweep.
         return None

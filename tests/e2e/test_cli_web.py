@@ -250,9 +250,19 @@ def test_pages_follow_a_reload_except_a_changed_web_table(
             listing_response = client.get("/")
             assert listing_response.status_code == 200
             assert '<option value="omar@example.edu">' in listing_response.text
+
+            # Another database is said too, and the pages go on with the one they opened.
+            other = tmp_path / "other.sqlite3"
+            reload_with(
+                serve_config(port, "omar@example.edu", "30 9 * * *")
+                + f'[database]\nurl = "sqlite:///{other}"\n',
+                r"database\.url changed: restart",
+            )
+            assert client.get("/").status_code == 200
     finally:
         assert serve.stop() == 0
     assert serve.log.count("SIGHUP: [web] changed: restart the service to use it") == 1
+    assert serve.log.count("SIGHUP: database.url changed") == 1
     assert "Traceback" not in serve.log
 
 

@@ -7,7 +7,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +196,29 @@ def test_an_uploads_folder_an_older_version_made_is_made_private(site: Site) -> 
     log_in(client, "office@example.edu")
     upload_sample(client)
     assert stat.S_IMODE(uploads(site).stat().st_mode) == 0o700
+
+
+def test_a_sweep_at_the_moment_of_a_claim_leaves_the_claimed_upload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worst moment: another upload's sweep runs right as a confirm renames an upload
+    # over a day old. The claim gives the folder the present time before the rename
+    # (which keeps it), so the sweep never sees the claimed folder as abandoned.
+    folder = tmp_path / "a-waiting-upload-token-0123"
+    folder.mkdir()
+    (folder / "table.tsv").write_text("x", encoding="utf-8")
+    two_days_ago = datetime.now(UTC).timestamp() - 2 * 86400
+    os.utime(folder, (two_days_ago, two_days_ago))
+    real_rename = Path.rename
+    swept: list[list[str]] = []
+
+    def rename_then_sweep(self: Path, target: Path) -> Path:
+        renamed = real_rename(self, target)
+        swept.append(imports.sweep_abandoned(tmp_path, now=datetime.now(UTC)))
+        return renamed
+
+    monkeypatch.setattr(Path, "rename", rename_then_sweep)
+    claimed = imports._claim(folder)
+
+    assert claimed is not None and swept == [[]]
+    assert (claimed / "table.tsv").read_text(encoding="utf-8") == "x"
