@@ -137,7 +137,8 @@ def listed(state: WebState, view: AgreementView, as_of: date) -> dict[str, Any]:
 
 
 def list_query(request: Request, user: UserView, *, mine: bool = False) -> dict[str, Any]:
-    """Return the list's filters, one page and its total, as the list and exports show."""
+    """Return what the list page shows: its filters, one page of rows (as HTML) and the
+    total."""
     state = state_of(request)
     query = dict(request.query_params)
     if mine:
@@ -150,7 +151,7 @@ def list_query(request: Request, user: UserView, *, mine: bool = False) -> dict[
     rows = [listed(state, view, as_of) for view in found.views]
     write_row = state.row_renderer(page_language(request))
     return {
-        "rows": rows,
+        # Each row's HTML, written once and kept (web.list_rows).
         "rows_html": Markup("").join(
             write_row(row["agreement"], row["status"], row["days_left"]) for row in rows
         ),

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from e2e.clirun import SAMPLE
+from httpx import Response
 from starlette.testclient import TestClient
 from web.webapp import Site, csrf_of, log_in, make_site
 
@@ -87,30 +88,36 @@ def test_a_second_confirm_of_one_upload_finds_nothing(site: Site) -> None:
     assert (count(site), imported_events(site)) == (imported, events)
 
 
-def test_a_confirm_while_another_imports_the_same_upload_finds_nothing(
-    site: Site, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Two web processes (two apps on one database and state directory), each with its
-    # own session; the second confirm arrives while the first is about to import.
+def confirm_while_another_posts(
+    site: Site, monkeypatch: pytest.MonkeyPatch, action: str
+) -> tuple[Response, list[int]]:
+    """Confirm an upload from one session while a second session (a second web
+    process: its own app and login, the same database and folder) posts `action` for
+    the same upload just as the first is about to import it. Return the confirm's
+    response and the status the second post got."""
     first, second = site.client(), site.client()
     log_in(first, "office@example.edu")
     log_in(second, "office@example.edu")
     second_csrf = csrf_of(second.get("/import").text)
-    events_before = imported_events(site)
     token, csrf = upload_sample(first)
     real_run = imports._run
     answers: list[int] = []
 
-    def run_with_a_second_confirm(state: WebState, path: Path, **options: Any) -> Any:
+    def run_after_a_second_post(state: WebState, path: Path, **options: Any) -> Any:
         if not options["dry_run"] and not answers:
-            answer = second.post(
-                "/import/confirm", data={"csrf_token": second_csrf, "token": token}
-            )
-            answers.append(answer.status_code)
+            data = {"csrf_token": second_csrf, "token": token}
+            answers.append(second.post(action, data=data, follow_redirects=False).status_code)
         return real_run(state, path, **options)
 
-    monkeypatch.setattr(imports, "_run", run_with_a_second_confirm)
-    done = first.post("/import/confirm", data={"csrf_token": csrf, "token": token})
+    monkeypatch.setattr(imports, "_run", run_after_a_second_post)
+    return first.post("/import/confirm", data={"csrf_token": csrf, "token": token}), answers
+
+
+def test_a_confirm_while_another_imports_the_same_upload_finds_nothing(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events_before = imported_events(site)
+    done, answers = confirm_while_another_posts(site, monkeypatch, "/import/confirm")
 
     assert done.status_code == 200 and "Imported" in done.text
     assert answers == [404]
@@ -121,26 +128,7 @@ def test_a_confirm_while_another_imports_the_same_upload_finds_nothing(
 def test_a_cancel_while_a_confirm_imports_leaves_the_import_alone(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first, second = site.client(), site.client()
-    log_in(first, "office@example.edu")
-    log_in(second, "office@example.edu")
-    second_csrf = csrf_of(second.get("/import").text)
-    token, csrf = upload_sample(first)
-    real_run = imports._run
-    answers: list[int] = []
-
-    def run_with_a_cancel(state: WebState, path: Path, **options: Any) -> Any:
-        if not options["dry_run"] and not answers:
-            answer = second.post(
-                "/import/cancel",
-                data={"csrf_token": second_csrf, "token": token},
-                follow_redirects=False,
-            )
-            answers.append(answer.status_code)
-        return real_run(state, path, **options)
-
-    monkeypatch.setattr(imports, "_run", run_with_a_cancel)
-    done = first.post("/import/confirm", data={"csrf_token": csrf, "token": token})
+    done, answers = confirm_while_another_posts(site, monkeypatch, "/import/cancel")
 
     assert answers == [303]
     assert done.status_code == 200 and "Imported" in done.text

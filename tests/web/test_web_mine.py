@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from factories import agreement_input
-from web.webapp import START, Clock, Site, log_in
+from web.webapp import START, Site, log_in, site_with_config
 
-from reminder.config.loading import load_config
 from reminder.domain.reminder_digest import Router
 from reminder.store import apply_import, iter_agreement_views
 from reminder.store.database import Database
@@ -69,11 +68,7 @@ EXPECTED = {
 
 @pytest.fixture
 def site(db: Database, tmp_path: Path) -> Site:
-    path = tmp_path / "config.toml"
-    path.write_text(CONFIG, encoding="utf-8")
-    path.chmod(0o600)
-    config = load_config(str(path), {"XDG_DATA_HOME": str(tmp_path / "data")})
-    site = Site(config, db, Clock())
+    site = site_with_config(db, tmp_path, CONFIG)
     site.add_user("ayse@example.edu", Role.COORDINATOR, "Ayşe Yılmaz")
     site.add_user("mehmet@example.edu", Role.COORDINATOR, "Mehmet Demir")
     site.add_user("zeynep@example.edu", Role.COORDINATOR, "Zeynep Kaya")

@@ -97,15 +97,21 @@ class Site:
         return user.id
 
 
+def site_with_config(database: Database, tmp_path: Path, text: str) -> Site:
+    """Return a Site on `database` with the config `text` (written to a private file in
+    `tmp_path`, its data folder there too), no user and no agreement yet."""
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+    config = load_config(str(path), {"XDG_DATA_HOME": str(tmp_path / "data")})
+    return Site(config, database, Clock())
+
+
 def make_site(database: Database, tmp_path: Path, web: str = "") -> Site:
     """Return a Site on `database` with an admin, two coordinators, a viewer and three
     agreements: one routed to Ayşe (GE), one to Mehmet (PK), one whose partner's name
     is markup."""
-    path = tmp_path / "config.toml"
-    path.write_text(CONFIG.format(web=web), encoding="utf-8")
-    path.chmod(0o600)
-    config = load_config(str(path), {"XDG_DATA_HOME": str(tmp_path / "data")})
-    site = Site(config, database, Clock())
+    site = site_with_config(database, tmp_path, CONFIG.format(web=web))
     site.add_user("office@example.edu", Role.ADMIN, "Office Admin")
     site.add_user("ayse@example.edu", Role.COORDINATOR, "Ayşe Yılmaz")
     site.add_user("mehmet@example.edu", Role.COORDINATOR, "Mehmet Demir")
